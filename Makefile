@@ -1,0 +1,40 @@
+# Deploy settings (Cloud Functions 2nd gen)
+FUNCTION_NAME ?= python_tracer
+RUNTIME ?= python312
+MEMORY ?= 256Mi
+TIMEOUT ?= 30s
+MAX_INSTANCES ?= 20
+REGION_FLAG ?=
+
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 8081
+BIN = $(VENV)/bin
+
+.PHONY: build test emulator deploy fixtures clean
+
+build: $(VENV)/.built
+
+$(VENV)/.built: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+test: build
+	$(BIN)/python -m pytest -q tests
+
+emulator: build
+	$(BIN)/functions-framework --target service --port $(PORT)
+
+# Rewrites res/*.json from the current tracer: review the diff before committing.
+fixtures: build
+	$(BIN)/python -m tests.fixtures
+
+deploy:
+	gcloud functions deploy $(FUNCTION_NAME) --gen2 --entry-point service --runtime $(RUNTIME) \
+		--memory $(MEMORY) --timeout $(TIMEOUT) --max-instances $(MAX_INSTANCES) $(REGION_FLAG) \
+		--source . --allow-unauthenticated --trigger-http
+
+clean:
+	rm -rf $(VENV) .pytest_cache build

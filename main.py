@@ -1,0 +1,50 @@
+"""The HTTP cloud function: a JSON request in, a trace record (or an error) out."""
+
+import json
+
+import flask
+
+import tracer
+from tracer.request import MAX_BODY_BYTES, RequestError, parse_body, too_large
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Max-Age": "3600",
+}
+
+
+def service(request):
+    """functions-framework entry point (`--target service`)."""
+    try:
+        if request.method == "OPTIONS":
+            return _response(b"", 204)
+        if request.method != "POST":
+            raise RequestError(405, "method_not_allowed",
+                               f"{request.method} is not allowed: send a POST with a JSON body")
+        if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
+            raise RequestError(415, "unsupported_media_type",
+                               "the body must be JSON, sent with Content-Type: application/json")
+        trace_request = parse_body(_read_body(request))
+    except RequestError as error:
+        headers = {"Allow": "GET, POST, OPTIONS"} if error.status == 405 else {}
+        return _response(json.dumps(error.body()).encode(), error.status, headers)
+    record = tracer.trace_json(trace_request.source, trace_request.input, trace_request.steps)
+    return _response(record, 200)
+
+
+def _read_body(request):
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise too_large(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    return request.stream.read(MAX_BODY_BYTES + 1)
+
+
+def _response(body, status, headers=None):
+    response = flask.Response(body, status=status)
+    if body:
+        response.content_type = "application/json"
+    response.headers.update(CORS_HEADERS)
+    if headers:
+        response.headers.update(headers)
+    return response

@@ -1,0 +1,26 @@
+"""Trace a Python program: a record of its steps, frames, heap and output.
+
+    >>> record = trace("x = [1, 2]\\nprint(x)")
+    >>> record["outcome"]["status"], record["stdout"]
+    ('ok', '[1, 2]\\n')
+"""
+
+import json
+
+from .engine import Engine
+from .limits import DEFAULT_STEPS, limits_for
+
+__all__ = ["trace", "trace_json", "DEFAULT_STEPS"]
+
+
+def trace_json(source, input="", steps=DEFAULT_STEPS):
+    """The record as UTF-8 JSON bytes: exactly the service's response body.
+
+    `steps` above the configured maximum (TRACER_MAX_STEPS) is clamped to it.
+    """
+    return Engine(source, input, limits_for(steps)).run()
+
+
+def trace(source, input="", steps=DEFAULT_STEPS):
+    """The record as a dict; see trace_json."""
+    return json.loads(trace_json(source, input, steps))

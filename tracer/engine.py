@@ -1,0 +1,339 @@
+"""Runs a program under sys.settrace and records a step at each of its events.
+
+The engine knows frames, events and limits; turning values into JSON is
+snapshot.py's job and assembling the record is record.py's.
+"""
+
+import collections
+import ctypes
+import functools
+import sys
+import threading
+import time
+import types
+
+from . import outcome as outcomes
+from .record import RecordWriter
+from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLimit
+from .snapshot import PROGRAM_FILENAME, HeapEncoder, exception_message, type_name
+
+_CO_NEWLOCALS = 0x02
+_YIELD_VALUE = 150  # dis.opmap["YIELD_VALUE"] on 3.11 and 3.12
+_RECURSION_CEILING = 10000  # the most a program may raise its recursion limit to
+_RECURSION_HEADROOM = 200  # frames left to the engine above the program's limit
+
+_set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+_set_async_exc.argtypes = [ctypes.c_ulong, ctypes.py_object]
+
+# One program at a time per process: it owns sys.stdin/stdout/stderr and the
+# recursion limit while it runs.
+_lock = threading.Lock()
+_running = None
+
+
+class StopProgram(BaseException):
+    """Raised into the program to end it at a limit.
+
+    Raising from a trace function makes CPython turn tracing off, so a program
+    that catches this exception would run on untraced. The engine therefore
+    also schedules it as an asynchronous exception, which CPython raises at
+    the program's next loop or call; building that exception runs this
+    `__init__`, which turns tracing back on, and the next event raises again.
+    """
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        engine = _running
+        if engine is not None:
+            engine.resume_tracing()
+
+
+class Activation:
+    """One run of one frame of the program, with its id for the whole trace."""
+
+    __slots__ = ("id", "order", "seen", "after_exception", "overflow")
+
+    def __init__(self, activation_id):
+        self.id = activation_id
+        self.order = []  # local names in the order they were first bound
+        self.seen = set()
+        self.after_exception = False  # the last event here was "exception"
+        self.overflow = False  # entered past the recursion limit; never shown
+
+
+def _scheduler(thread_id, exception_type):
+    """A mapping whose missing-key lookup schedules an asynchronous exception.
+
+    A subscript calls the scheduler from C without the check for pending
+    exceptions that follows a Python-level call, so the exception cannot
+    fire inside the trace function, which would turn tracing off.
+    """
+    return collections.defaultdict(functools.partial(_set_async_exc, thread_id, exception_type))
+
+
+class Engine:
+    def __init__(self, source, input_text, limits):
+        self._source = source
+        self._input = input_text
+        self._limits = limits
+        self._lines = source.splitlines()
+
+    # -- running
+
+    def run(self):
+        """Trace the program; return the record as JSON bytes."""
+        writer = RecordWriter(self._limits)
+        try:
+            code = compile(self._source, PROGRAM_FILENAME, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as error:
+            return writer.finish(outcomes.syntax_error(error, self._source), "")
+        with _lock:
+            return self._run_locked(code, writer)
+
+    def _run_locked(self, code, writer):
+        global _running
+        self._prepare(code, writer)
+        saved_streams = sys.stdin, sys.stdout, sys.stderr
+        saved_recursion = sys.getrecursionlimit()
+        module_state = ModuleState()
+        namespace = self._environment.globals()
+        ending = None
+        sys.stdin, sys.stdout, sys.stderr = self._environment.stdin, self._output, self._output
+        sys.setrecursionlimit(_stack_depth() + _RECURSION_CEILING + _RECURSION_HEADROOM)
+        self._deadline = time.monotonic() + self._limits.time_seconds
+        _running = self
+        self._tracing = True
+        try:
+            sys.settrace(self._on_call)
+            try:
+                exec(code, namespace)
+            finally:
+                self._tracing = False
+                sys.settrace(None)
+        except BaseException as error:  # the program's, or StopProgram
+            ending = error
+        while True:  # a StopProgram scheduled by _halt may still be pending
+            try:
+                _checkpoint()
+                break
+            except StopProgram:
+                pass
+        _running = None
+        sys.settrace(None)
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        sys.setrecursionlimit(saved_recursion)
+        module_state.restore()
+        result = self._outcome(ending)
+        self._writer.append_stdout(self._output.take() if self._stop is None else "")
+        record = self._writer.finish(result, self._writer.stdout)
+        namespace.clear()
+        return record
+
+    def _prepare(self, code, writer):
+        self._writer = writer
+        self._codes = {}  # id(code) -> code, for every code object of the program
+        self._parent_code = {}  # id(code) -> the function code that defines it
+        self._collect_codes(code, None)
+        self._output = OutputCapture(self._limits.stdout_bytes)
+        self._recursion = RecursionLimit(self._limits.recursion_depth, _RECURSION_CEILING)
+        self._environment = ProgramEnvironment(self._input, self._output, self._recursion)
+        self._encoder = HeapEncoder(self._limits, self._parent_of)
+        self._activations = {}  # frame -> Activation, while the frame runs
+        self._latest_by_code = {}  # id(code) -> id of its latest activation
+        self._parents = {}  # id(function) -> frame id, fixed when first seen
+        self._overflow_frames = []
+        self._next_id = 1
+        self._depth = 0
+        self._steps = 0
+        self._stop = None
+        self._frame = None
+        self._thread_id = threading.get_ident()
+        self._schedule_stop = _scheduler(self._thread_id, StopProgram)
+        self._schedule_recursion_error = _scheduler(self._thread_id, RecursionError)
+
+    def _collect_codes(self, code, parent):
+        self._codes[id(code)] = code
+        self._parent_code[id(code)] = parent
+        inner_parent = code if code.co_flags & _CO_NEWLOCALS else parent
+        for constant in code.co_consts:
+            if type(constant) is types.CodeType:
+                self._collect_codes(constant, inner_parent)
+
+    def resume_tracing(self):
+        """Turn tracing back on after StopProgram was raised; see StopProgram."""
+        if not self._tracing or threading.get_ident() != self._thread_id:
+            return
+        frame = sys._getframe(2)
+        while frame is not None:
+            if id(frame.f_code) in self._codes:
+                frame.f_trace = self._on_event
+            frame = frame.f_back
+        sys.settrace(self._on_call)
+
+    # -- the trace functions: keep them lean, they run at every event
+
+    def _on_call(self, frame, event, arg):
+        if id(frame.f_code) not in self._codes:
+            return None
+        return self._on_event(frame, event, arg)
+
+    def _on_event(self, frame, event, arg):
+        if self._stop is not None:
+            self._halt()
+        activation = self._activations.get(frame)
+        if event == "call":
+            if activation is None:
+                activation = self._enter(frame)
+                if activation.id == 1:  # the module's own first call is no step
+                    self._depth = 1
+                    return self._on_event
+            self._depth += 1
+            if self._depth > self._recursion.depth:
+                activation.overflow = True
+                self._overflow_frames.append(frame)
+                self._schedule_recursion_error[0]  # raised as the frame starts
+                del self._schedule_recursion_error[0]
+                return self._on_event
+        elif activation is None:
+            return self._on_event
+        elif event == "return":
+            self._depth -= 1
+        if activation.overflow:
+            if event == "exception" and type(arg[1]) is RecursionError and not arg[1].args:
+                arg[1].args = ("maximum recursion depth exceeded",)
+            elif event == "return":
+                del self._activations[frame]
+            return self._on_event
+        if frame.f_lineno is not None:
+            self._record_step(frame, event, arg, activation)
+        if event == "exception":
+            activation.after_exception = True
+        elif event == "return":
+            if not self._yielded(frame, activation):
+                del self._activations[frame]
+        else:
+            activation.after_exception = False
+        return self._on_event
+
+    def _enter(self, frame):
+        activation = Activation(self._next_id)
+        self._next_id += 1
+        self._activations[frame] = activation
+        self._latest_by_code[id(frame.f_code)] = activation.id
+        return activation
+
+    def _yielded(self, frame, activation):
+        if activation.after_exception:
+            return False
+        code = frame.f_code
+        return code.co_code[frame.f_lasti] == _YIELD_VALUE
+
+    def _halt(self):
+        """End the program: raise StopProgram now and schedule it again."""
+        stop = StopProgram.__new__(StopProgram)
+        self._schedule_stop[0]  # nothing may be called between this and raise
+        del self._schedule_stop[0]
+        raise stop
+
+    def _stop_with(self, status):
+        self._stop = status
+        self._output.discarding = True
+        self._halt()
+
+    # -- steps
+
+    def _record_step(self, frame, event, arg, activation):
+        if self._steps >= self._limits.steps:
+            self._stop_with("step_limit")
+        if self._output.overflowed:
+            self._stop_with("output_limit")
+        if time.monotonic() > self._deadline:
+            self._stop_with("time_limit")
+        encoder = self._encoder
+        encoder.begin_step()
+        self._frame = frame
+        stack = self._stack(frame)
+        step = {"event": event, "line": frame.f_lineno, "stack": stack, "heap": None}
+        if event == "return" and not activation.after_exception:
+            step["return"] = encoder.value(arg)
+            if self._yielded(frame, activation):
+                step["yield"] = True
+        elif event == "exception":
+            step["exception"] = {"type": type_name(arg[0]), "message": exception_message(arg[1])}
+        step["heap"] = encoder.heap()
+        stdout = self._output.take()
+        if not self._writer.add_step(step, stdout):
+            self._stop_with("output_limit")
+        self._steps += 1
+
+    def _stack(self, frame):
+        chain = []
+        while frame is not None:
+            if id(frame.f_code) in self._codes:
+                activation = self._activations.get(frame)
+                if activation is not None and not activation.overflow:
+                    chain.append((frame, activation))
+            frame = frame.f_back
+        chain.reverse()
+        return [self._frame_record(frame, activation) for frame, activation in chain]
+
+    def _frame_record(self, frame, activation):
+        names = frame.f_locals
+        is_module = activation.id == 1
+        seen = activation.seen
+        for name in names:
+            if type(name) is str and name not in seen:
+                seen.add(name)
+                if not (name.startswith(".") or (is_module and name.startswith("__"))):
+                    activation.order.append(name)
+        value = self._encoder.value
+        local_values = {name: value(names[name]) for name in activation.order if name in names}
+        return {"id": activation.id, "name": frame.f_code.co_name,
+                "line": frame.f_lineno, "locals": local_values}
+
+    def _parent_of(self, function):
+        """The frame id of the activation that defined a nested function."""
+        key = id(function)
+        if key in self._parents:
+            return self._parents[key]
+        parent_code = self._parent_code.get(id(function.__code__))
+        parent = None
+        if parent_code is not None:
+            frame = self._frame
+            while frame is not None:
+                if frame.f_code is parent_code and frame in self._activations:
+                    parent = self._activations[frame].id
+                    break
+                frame = frame.f_back
+            else:
+                parent = self._latest_by_code.get(id(parent_code))
+        self._parents[key] = parent
+        return parent
+
+    # -- the end
+
+    def _outcome(self, ending):
+        if self._stop is not None:
+            return outcomes.stopped(self._stop, self._limits, self._steps)
+        if ending is None:
+            return outcomes.finished(None)
+        if isinstance(ending, SystemExit):
+            code, message = outcomes.exit_status(ending)
+            if message:
+                self._output.discarding = False
+                self._output.write(message)
+            return outcomes.finished(code)
+        return outcomes.uncaught(ending, self._lines, self._codes, self._overflow_frames)
+
+
+def _checkpoint():
+    """A call: CPython raises any pending asynchronous exception here."""
+
+
+def _stack_depth():
+    depth = 0
+    frame = sys._getframe()
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    return depth

@@ -1,0 +1,63 @@
+"""Assembles the record as JSON text, one encoded step at a time.
+
+Steps are encoded as they are taken, so the size of the record is known
+at every step and the whole record is never held as Python objects.
+"""
+
+import json
+
+# Room kept for the outcome (a traceback is at most a few KiB) and the limits.
+_TAIL_RESERVE = 64 * 1024
+
+
+def _dumps(value):
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from the program: escape it
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return text
+
+
+class RecordWriter:
+    def __init__(self, limits):
+        self._limits = limits
+        self._encoded = []  # JSON text of every step
+        self._last = None  # the last step as a dict: trailing output may join it
+        self._size = 0
+        self._stdout = []
+
+    @property
+    def stdout(self):
+        return "".join(self._stdout)
+
+    def add_step(self, step, stdout):
+        """Add a step; False when it would take the record past its size cap."""
+        if stdout:
+            step["stdout"] = stdout
+        text = _dumps(step)
+        # the step, its output once more in the record's stdout, a comma
+        added = len(text.encode("utf-8")) + (len(_dumps(stdout)) if stdout else 0) + 1
+        if self._size + added + _TAIL_RESERVE > self._limits.record_bytes:
+            return False
+        self._encoded.append(text)
+        self._last = step
+        self._size += added
+        if stdout:
+            self._stdout.append(stdout)
+        return True
+
+    def append_stdout(self, text):
+        """Output written after the last step belongs to the last step."""
+        if not text:
+            return
+        self._stdout.append(text)
+        if self._last is not None:
+            self._last["stdout"] = self._last.get("stdout", "") + text
+            self._encoded[-1] = _dumps(self._last)
+
+    def finish(self, outcome, stdout):
+        """The whole record as UTF-8 JSON bytes."""
+        parts = ['{"steps":[', ",".join(self._encoded), '],"outcome":', _dumps(outcome),
+                 ',"stdout":', _dumps(stdout), ',"limits":', _dumps(self._limits.as_record()), "}"]
+        return "".join(parts).encode("utf-8")

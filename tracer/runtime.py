@@ -1,0 +1,187 @@
+"""The world a traced program sees: its builtins, imports, `sys` and streams.
+
+These restrictions give clear messages to honest programs; they are not a
+security boundary (the process the program runs in is: see sandbox.py).
+"""
+
+import builtins
+import importlib
+import io
+import sys
+import types
+
+ALLOWED_MODULES = (
+    "__future__", "abc", "array", "bisect", "calendar", "cmath", "collections",
+    "collections.abc", "contextlib", "copy", "dataclasses", "datetime",
+    "decimal", "enum", "fractions", "functools", "graphlib", "heapq",
+    "itertools", "json", "keyword", "math", "numbers", "operator", "pprint",
+    "random", "re", "statistics", "string", "struct", "sys", "textwrap",
+    "time", "types", "typing", "unicodedata",
+)
+
+# Imported once, with the tracer, so a program's import never runs module
+# code under the tracer and never changes sys.modules.
+_MODULES = {name: importlib.import_module(name) for name in ALLOWED_MODULES if name != "sys"}
+
+_ALLOWED_TEXT = ", ".join(name for name in ALLOWED_MODULES if name != "__future__")
+
+
+class OutputCapture(io.TextIOBase):
+    """stdout and stderr of the program, one stream as a terminal shows them.
+
+    Text past `limit` bytes is dropped and `overflowed` is set; the engine
+    then stops the program with `output_limit`.
+    """
+
+    def __init__(self, limit):
+        super().__init__()
+        self._limit = limit
+        self._parts = []
+        self._size = 0
+        self._taken = 0
+        self.overflowed = False
+        self.discarding = False
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+    @property
+    def errors(self):
+        return "strict"
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def write(self, text):
+        if type(text) is not str:
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if self.discarding or self.overflowed:
+            return len(text)
+        room = self._limit - self._size
+        if len(text) > room:
+            text = text[:max(room, 0)]
+            self.overflowed = True
+        self._parts.append(text)
+        self._size += len(text)
+        return len(text)
+
+    def take(self):
+        """The text written since the last take."""
+        if self._taken == len(self._parts):
+            return ""
+        text = "".join(self._parts[self._taken:])
+        self._parts[self._taken:] = [text]
+        self._taken = len(self._parts)
+        return text
+
+
+class ProgramEnvironment:
+    """Builtins, a `sys` facade and streams for one run of one program."""
+
+    def __init__(self, input_text, output, recursion):
+        self.output = output
+        self.stdin = io.StringIO(input_text)
+        self._recursion = recursion
+        self.sys_module = self._make_sys()
+        self.builtins = self._make_builtins()
+
+    def globals(self):
+        return {"__name__": "__main__", "__builtins__": self.builtins, "__doc__": None}
+
+    def _make_builtins(self):
+        names = dict(vars(builtins))
+        names.update(
+            __import__=self._import,
+            open=_refuse("open", "files cannot be opened here: read the input with input() or sys.stdin"),
+            breakpoint=_refuse("breakpoint", "there is no debugger here"),
+            help=_refuse("help", "there is no interactive help here"),
+            exit=_exit, quit=_exit,
+        )
+        for name in ("copyright", "credits", "license"):
+            names.pop(name, None)
+        return names
+
+    def _make_sys(self):
+        facade = types.ModuleType("sys", "The parts of sys a traced program may use.")
+        for name in ("argv", "byteorder", "float_info", "hash_info", "int_info",
+                     "maxsize", "maxunicode", "version", "version_info", "platform",
+                     "getsizeof", "intern", "exc_info", "exception", "getdefaultencoding",
+                     "get_int_max_str_digits", "implementation", "float_repr_style"):
+            if hasattr(sys, name):
+                setattr(facade, name, getattr(sys, name))
+        facade.argv = ["<source>"]
+        facade.stdin = facade.__stdin__ = self.stdin
+        facade.stdout = facade.__stdout__ = self.output
+        facade.stderr = facade.__stderr__ = self.output
+        facade.exit = _exit
+        facade.modules = {}
+        facade.getrecursionlimit = self._recursion.get
+        facade.setrecursionlimit = self._recursion.set
+        return facade
+
+    def _import(self, name, globals=None, locals=None, fromlist=(), level=0):
+        if level != 0:
+            raise ImportError("relative imports are not available: the program is a single file")
+        if name == "sys":
+            return self.sys_module
+        if name not in _MODULES:
+            raise ImportError(f"import of {name!r} is not allowed here; "
+                              f"the modules that can be imported are: {_ALLOWED_TEXT}",
+                              name=name)
+        if fromlist:
+            return _MODULES[name]
+        return _MODULES[name.partition(".")[0]]
+
+
+class RecursionLimit:
+    """The recursion limit the program sees; the engine enforces it."""
+
+    def __init__(self, depth, ceiling):
+        self.depth = depth
+        self._ceiling = ceiling
+
+    def get(self):
+        return self.depth
+
+    def set(self, limit):
+        if type(limit) is not int:
+            raise TypeError("'%s' object cannot be interpreted as an integer" % type(limit).__name__)
+        if limit < 1:
+            raise ValueError("recursion limit must be greater or equal than 1")
+        self.depth = min(limit, self._ceiling)
+
+
+def _exit(code=None):
+    raise SystemExit(code)
+
+
+def _refuse(name, reason):
+    def refused(*args, **kwargs):
+        raise PermissionError(f"{name}() is not available: {reason}")
+    refused.__name__ = refused.__qualname__ = name
+    return refused
+
+
+class ModuleState:
+    """Saves the allowed modules' attributes and random's state, to put them back.
+
+    A program may rebind `math.pi` or seed `random`; the next run in the
+    same process must not see it.
+    """
+
+    def __init__(self):
+        self._saved = {name: dict(vars(module)) for name, module in _MODULES.items()}
+        self._random_state = _MODULES["random"].getstate()
+
+    def restore(self):
+        for name, module in _MODULES.items():
+            namespace = vars(module)
+            saved = self._saved[name]
+            if namespace != saved:
+                namespace.clear()
+                namespace.update(saved)
+        _MODULES["random"].setstate(self._random_state)

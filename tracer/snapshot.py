@@ -1,0 +1,501 @@
+"""Python values to the record's JSON values and heap objects.
+
+Nothing here may run the program's code. Every attribute is read through
+the C-level descriptor of a builtin type, never through `getattr` on the
+program's object, and every container is walked with the builtin base
+type's iterator, so an overridden `__repr__`, `__eq__`, `__hash__`,
+`__getattribute__`, `__iter__`, `__len__` or property is never called.
+For the same reason the caches here are keyed by `id()`, never by the
+object: hashing a class calls its metaclass's `__hash__`.
+"""
+
+import collections
+import datetime
+import decimal
+import fractions
+import itertools
+import math
+import types
+
+MAX_EXACT_INT = 2**53 - 1
+PROGRAM_FILENAME = "<source>"
+PROGRAM_MODULE = "__main__"
+
+_HEAPTYPE = 1 << 9
+_CO_VARARGS = 0x04
+_CO_VARKEYWORDS = 0x08
+
+_type_name = type.__dict__["__name__"].__get__
+_type_qualname = type.__dict__["__qualname__"].__get__
+_type_module = type.__dict__["__module__"].__get__
+_type_mro = type.__dict__["__mro__"].__get__
+_type_bases = type.__dict__["__bases__"].__get__
+_type_dict = type.__dict__["__dict__"].__get__
+_type_flags = type.__dict__["__flags__"].__get__
+_module_dict = types.ModuleType.__dict__["__dict__"].__get__
+_exception_args = BaseException.__dict__["args"].__get__
+_dict_items = dict.items
+_dict_get = dict.get
+_tuple_items = tuple.__iter__
+
+
+def type_name(cls):
+    return _type_name(cls)
+
+
+def is_program_class(cls):
+    module = _type_module(cls)
+    return type(module) is str and module == PROGRAM_MODULE
+
+
+def is_program_code(code):
+    return code.co_filename == PROGRAM_FILENAME
+
+
+def _is_dunder(name):
+    return name.startswith("__") and name.endswith("__") and len(name) > 4
+
+
+def _clip(text, limit):
+    if len(text) <= limit:
+        return text
+    return text[:limit] + "..."
+
+
+# ---------------------------------------------------------------- scalars
+
+_INT_CHUNK_DIGITS = 4000  # under CPython's 4300-digit str() limit
+_INT_EXACT_DIGITS = 20000  # past this only the last digits are shown
+
+
+def _int_digits(n):
+    """Decimal digits of n >= 0, in chunks small enough for str()."""
+    base = 10**_INT_CHUNK_DIGITS
+    chunks = []
+    while n >= base:
+        n, low = divmod(n, base)
+        chunks.append(str(low).zfill(_INT_CHUNK_DIGITS))
+    chunks.append(str(n))
+    return "".join(reversed(chunks))
+
+
+def int_repr(n):
+    try:
+        return repr(n)
+    except ValueError:  # past sys.get_int_max_str_digits()
+        pass
+    sign = "-" if n < 0 else ""
+    n = abs(n)
+    approximate_digits = int(n.bit_length() * math.log10(2)) + 1
+    if approximate_digits <= _INT_EXACT_DIGITS:
+        digits = _int_digits(n)
+        return f"{sign}{digits[:20]}...{digits[-20:]} ({len(digits)} digits)"
+    tail = str(n % 10**20).zfill(20)
+    return f"{sign}...{tail} (about {approximate_digits} digits)"
+
+
+def _datetime_repr(value):
+    tzinfo = value.tzinfo
+    if tzinfo is None or type(tzinfo) is datetime.timezone:
+        return type(value).__repr__(value)
+    return None  # a user tzinfo's repr would run the program's code
+
+
+def _bytes_repr(value, limit):
+    if len(value) <= limit:
+        return bytes.__repr__(value), 0
+    return bytes.__repr__(value[:limit]), len(value) - limit
+
+
+# exact type -> repr function, for the scalars shown as {"type", "repr"}
+_SCALAR_REPRS = {
+    id(t): (t, r)
+    for t, r in [
+        (complex, complex.__repr__),
+        (type(...), lambda v: "Ellipsis"),
+        (type(NotImplemented), lambda v: "NotImplemented"),
+        (decimal.Decimal, decimal.Decimal.__repr__),
+        (fractions.Fraction, fractions.Fraction.__repr__),
+        (datetime.date, datetime.date.__repr__),
+        (datetime.timedelta, datetime.timedelta.__repr__),
+        (datetime.datetime, _datetime_repr),
+        (datetime.time, _datetime_repr),
+    ]
+}
+
+
+def short_repr(value, limit=40):
+    """A one-line text for a value inside a signature or a message."""
+    t = type(value)
+    if t is str:
+        return _clip(str.__repr__(value), limit)
+    if t is int:
+        return _clip(int_repr(value), limit)
+    if t is bool or value is None or t is float:
+        return repr(value)
+    if t is bytes:
+        return _clip(bytes.__repr__(value), limit)
+    if t is tuple and len(value) <= 8:
+        inner = ", ".join(short_repr(item, limit) for item in _tuple_items(value))
+        return "(" + inner + ("," if len(value) == 1 else "") + ")"
+    entry = _SCALAR_REPRS.get(id(t))
+    if entry is not None:
+        text = entry[1](value)
+        if text is not None:
+            return _clip(text, limit)
+    return f"<{_type_name(t)}>"
+
+
+def _is_safe_argument(value, depth=0):
+    """True for arguments a builtin exception's __str__ formats without user code."""
+    t = type(value)
+    if t in (str, int, float, bool, bytes) or value is None:
+        return t is not int or value.bit_length() < 10000
+    if t is tuple and depth < 2:
+        return all(_is_safe_argument(item, depth + 1) for item in _tuple_items(value))
+    return False
+
+
+def exception_message(exc):
+    """The exception's text, as str(exc) gives it when that runs no program code.
+
+    A `__str__` defined by the program, or arguments that are not plain
+    scalars, are never formatted: the arguments are shown instead (the
+    single string argument itself, else their short reprs).
+    """
+    cls = type(exc)
+    try:
+        args = _exception_args(exc)
+    except Exception:
+        args = ()
+    if type(args) is not tuple:
+        args = ()
+    for klass in _type_mro(cls):
+        if "__str__" in _type_dict(klass):
+            if not is_program_class(klass) and _is_safe_argument(args):
+                try:
+                    text = _type_dict(klass)["__str__"](exc)
+                except Exception:
+                    break
+                if type(text) is str:
+                    return text
+            break
+    if len(args) == 0:
+        return ""
+    if len(args) == 1:
+        only = args[0]
+        return only if type(only) is str else short_repr(only, 200)
+    return "(" + ", ".join(short_repr(a, 200) for a in _tuple_items(args)) + ")"
+
+
+# ------------------------------------------------------- reprs of `other`
+
+def _qualified_name(cls):
+    module = _type_module(cls)
+    qualname = _type_qualname(cls)
+    if type(module) is str and module not in ("builtins", PROGRAM_MODULE):
+        return f"{module}.{qualname}"
+    return qualname
+
+
+def _builtin_callable_repr(obj):
+    owner = obj.__self__
+    if owner is None or type(owner) is types.ModuleType:
+        return f"<built-in function {obj.__name__}>"
+    return f"<built-in method {obj.__name__} of {_type_name(type(owner))} object>"
+
+
+def _module_repr(obj):
+    name = _dict_get(_module_dict(obj), "__name__")
+    return f"<module {str.__repr__(name)}>" if type(name) is str else "<module>"
+
+
+def _exception_repr(obj):
+    try:
+        args = _exception_args(obj)
+    except Exception:
+        args = ()
+    inner = ", ".join(short_repr(a) for a in _tuple_items(args)) if type(args) is tuple else ""
+    return f"{_qualified_name(type(obj))}({inner})"
+
+
+def _wrapper_repr(obj):
+    return f"<{_type_name(type(obj))}({short_repr(obj.__func__)})>"
+
+
+_OTHER_REPRS = {
+    id(t): (t, r)
+    for t, r in [
+        (types.ModuleType, _module_repr),
+        (types.GeneratorType, lambda g: f"<generator object {g.__qualname__}>"),
+        (types.CoroutineType, lambda g: f"<coroutine object {g.__qualname__}>"),
+        (types.AsyncGeneratorType, lambda g: f"<async_generator object {g.__qualname__}>"),
+        (types.BuiltinFunctionType, _builtin_callable_repr),
+        (types.FunctionType, lambda f: f"<function {f.__qualname__}>"),
+        (types.MethodType, lambda m: f"<bound method {m.__func__.__qualname__} "
+                                     f"of {_type_name(type(m.__self__))} object>"),
+        (range, range.__repr__),
+        (slice, lambda s: f"slice({short_repr(s.start)}, {short_repr(s.stop)}, {short_repr(s.step)})"),
+        (types.MemberDescriptorType, types.MemberDescriptorType.__repr__),
+        (types.GetSetDescriptorType, types.GetSetDescriptorType.__repr__),
+        (types.WrapperDescriptorType, types.WrapperDescriptorType.__repr__),
+        (types.MethodDescriptorType, types.MethodDescriptorType.__repr__),
+        (staticmethod, _wrapper_repr),
+        (classmethod, _wrapper_repr),
+        (bytearray, None),  # cut to the string cap in other_repr
+        (type(None), repr),
+    ]
+}
+
+
+def other_repr(obj, limit):
+    cls = type(obj)
+    entry = _OTHER_REPRS.get(id(cls))
+    try:
+        if entry is not None:
+            if cls is bytearray:
+                text = bytearray.__repr__(obj[:limit] if len(obj) > limit else obj)
+            else:
+                text = entry[1](obj)
+        elif issubclass(cls, type):
+            text = f"<class {str.__repr__(_qualified_name(obj))}>"
+        elif issubclass(cls, BaseException):
+            text = _exception_repr(obj)
+        else:
+            text = f"<{_qualified_name(cls)} object>"
+    except Exception:
+        text = f"<{_type_name(cls)} object>"
+    return _clip(text, limit)
+
+
+# ------------------------------------------------------------ the encoder
+
+class _TypeLayout:
+    """How instances of one program class keep their attributes."""
+
+    __slots__ = ("cls", "slots", "dict_getter")
+
+    def __init__(self, cls):
+        self.cls = cls  # keeps id(cls) from being reused while cached
+        self.slots = []
+        self.dict_getter = None
+        for klass in reversed(_type_mro(cls)):
+            if not _type_flags(klass) & _HEAPTYPE:
+                continue
+            for name, attr in _dict_items(_type_dict(klass).copy()):
+                if type(attr) is types.MemberDescriptorType and not _is_dunder(name):
+                    self.slots.append((name, attr))
+        for klass in _type_mro(cls):
+            attr = _dict_get(_type_dict(klass).copy(), "__dict__")
+            if type(attr) is types.GetSetDescriptorType:
+                self.dict_getter = attr.__get__
+                break
+
+
+class HeapEncoder:
+    """Turns values into JSON values, collecting the heap of one step.
+
+    Heap ids are handed out once per object for the whole trace, and every
+    object given an id is kept alive, so no id is ever reused.
+    """
+
+    def __init__(self, limits, parent_of):
+        self._items_cap = limits.items_per_object
+        self._string_cap = limits.string_length
+        self._parent_of = parent_of  # function -> frame id or None
+        self._ids = {}  # id(obj) -> heap id
+        self._alive = []
+        self._layouts = {}  # id(cls) -> _TypeLayout
+        self._heap = {}
+        self._pending = []
+
+    def begin_step(self):
+        self._heap = {}
+        self._pending = []
+
+    def value(self, v):
+        t = type(v)
+        if t is str:
+            if len(v) <= self._string_cap:
+                return v
+            return {"type": "str", "value": v[: self._string_cap],
+                    "truncated": len(v) - self._string_cap}
+        if t is int:
+            if -MAX_EXACT_INT <= v <= MAX_EXACT_INT:
+                return v
+            return {"type": "int", "repr": int_repr(v)}
+        if t is bool or v is None:
+            return v
+        if t is float:
+            if math.isfinite(v) and not v.is_integer():
+                return v
+            return {"type": "float", "repr": float.__repr__(v)}
+        if t is bytes:
+            text, cut = _bytes_repr(v, self._string_cap)
+            return {"type": "bytes", "repr": text, "truncated": cut} if cut else {"type": "bytes", "repr": text}
+        entry = _SCALAR_REPRS.get(id(t))
+        if entry is not None:
+            text = entry[1](v)
+            if text is not None:
+                return {"type": _type_name(t), "repr": text}
+        return {"ref": self._reference(v)}
+
+    def _reference(self, obj):
+        key = id(obj)
+        heap_id = self._ids.get(key)
+        if heap_id is None:
+            heap_id = len(self._alive) + 1
+            self._ids[key] = heap_id
+            self._alive.append(obj)
+        if heap_id not in self._heap:
+            self._heap[heap_id] = None  # placeholder keeps discovery order
+            self._pending.append((heap_id, obj))
+        return heap_id
+
+    def heap(self):
+        """The step's heap: every object referenced so far, and all they reach."""
+        pending = self._pending
+        while pending:
+            heap_id, obj = pending.pop()
+            self._heap[heap_id] = self._object(obj)
+        return self._heap
+
+    # -- heap objects, by kind
+
+    def _object(self, obj):
+        cls = type(obj)
+        if issubclass(cls, (list, tuple, set, frozenset, collections.deque)):
+            return self._sequence(obj, cls)
+        if issubclass(cls, dict):
+            return self._mapping(obj, cls)
+        if issubclass(cls, type):
+            if is_program_class(obj):
+                return self._class(obj, cls)
+        elif cls is types.FunctionType:
+            if is_program_code(obj.__code__):
+                return self._function(obj, obj, cls, bound=False)
+        elif cls is types.MethodType:
+            func = obj.__func__
+            if type(func) is types.FunctionType and is_program_code(func.__code__):
+                return self._function(obj, func, cls, bound=True)
+        elif is_program_class(cls):
+            return self._instance(obj, cls)
+        return {"kind": "other", "type": _type_name(cls),
+                "repr": other_repr(obj, self._string_cap)}
+
+    def _items(self, iterator, length):
+        items = [self.value(item) for item in itertools.islice(iterator, self._items_cap)]
+        return items, length - len(items)
+
+    def _sequence(self, obj, cls):
+        for base, kind in ((list, "list"), (tuple, "tuple"), (set, "set"),
+                           (frozenset, "frozenset"), (collections.deque, "list")):
+            if issubclass(cls, base):
+                break
+        items, cut = self._items(base.__iter__(obj), base.__len__(obj))
+        encoded = {"kind": kind, "type": _type_name(cls), "items": items}
+        if cut:
+            encoded["truncated"] = cut
+        return encoded
+
+    def _mapping(self, obj, cls):
+        items_of = collections.OrderedDict.items if issubclass(cls, collections.OrderedDict) else dict.items
+        entries = [[self.value(k), self.value(v)]
+                   for k, v in itertools.islice(items_of(obj), self._items_cap)]
+        encoded = {"kind": "dict", "type": _type_name(cls), "entries": entries}
+        cut = dict.__len__(obj) - len(entries)
+        if cut:
+            encoded["truncated"] = cut
+        return encoded
+
+    def _attrs(self, pairs):
+        attrs = {}
+        for name, value in pairs:
+            if type(name) is not str:
+                name = short_repr(name)
+            if not _is_dunder(name):
+                attrs[name] = self.value(value)
+        return attrs
+
+    def _layout(self, cls):
+        layout = self._layouts.get(id(cls))
+        if layout is None:
+            layout = self._layouts[id(cls)] = _TypeLayout(cls)
+        return layout
+
+    def _instance(self, obj, cls):
+        layout = self._layout(cls)
+        pairs = []
+        for name, member in layout.slots:
+            try:
+                pairs.append((name, member.__get__(obj, cls)))
+            except AttributeError:  # a slot never assigned
+                pass
+        if layout.dict_getter is not None:
+            try:
+                attributes = layout.dict_getter(obj, cls)
+            except Exception:
+                attributes = None
+            if attributes is not None and issubclass(type(attributes), dict):
+                pairs.extend(_dict_items(attributes))
+        encoded = {"kind": "instance", "type": _type_name(cls), "attrs": self._attrs(pairs)}
+        return self._cut_attrs(encoded)
+
+    def _class(self, obj, cls):
+        encoded = {"kind": "class", "type": _type_name(cls), "name": _type_name(obj),
+                   "bases": [_type_name(base) for base in _type_bases(obj)],
+                   "attrs": self._attrs(_dict_items(_type_dict(obj).copy()))}
+        return self._cut_attrs(encoded)
+
+    def _cut_attrs(self, encoded):
+        attrs = encoded["attrs"]
+        if len(attrs) > self._items_cap:
+            kept = dict(itertools.islice(attrs.items(), self._items_cap))
+            encoded["attrs"] = kept
+            encoded["truncated"] = len(attrs) - len(kept)
+        return encoded
+
+    def _function(self, obj, func, cls, bound):
+        return {"kind": "function", "type": _type_name(cls), "name": func.__name__,
+                "signature": signature(func, skip_first=bound),
+                "parent": self._parent_of(func)}
+
+
+def signature(func, skip_first=False):
+    """`name(a, b=2, *args, c, **kw)`, built from the code object and defaults."""
+    code = func.__code__
+    names = code.co_varnames
+    positional = code.co_argcount
+    positional_only = code.co_posonlyargcount
+    keyword_only = code.co_kwonlyargcount
+    defaults = func.__defaults__ or ()
+    keyword_defaults = func.__kwdefaults__ or {}
+    defaults = tuple.__getitem__(defaults, slice(None))
+    first_default = positional - len(defaults)
+    parts = []
+    for index in range(positional):
+        part = names[index]
+        if index >= first_default:
+            part += "=" + short_repr(defaults[index - first_default])
+        parts.append(part)
+        if positional_only and index == positional_only - 1:
+            parts.append("/")
+    if skip_first and positional:
+        del parts[0]
+        if parts and positional_only == 1:
+            del parts[0]
+    star_index = positional + keyword_only
+    if code.co_flags & _CO_VARARGS:
+        parts.append("*" + names[star_index])
+        star_index += 1
+    elif keyword_only:
+        parts.append("*")
+    for name in names[positional:positional + keyword_only]:
+        default = _dict_get(keyword_defaults, name, _MISSING) if issubclass(type(keyword_defaults), dict) else _MISSING
+        parts.append(name if default is _MISSING else f"{name}={short_repr(default)}")
+    if code.co_flags & _CO_VARKEYWORDS:
+        parts.append("**" + names[star_index])
+    return f"{func.__name__}({', '.join(parts)})"
+
+
+_MISSING = object()
