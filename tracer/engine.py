@@ -204,7 +204,7 @@ class Engine:
             elif event == "return":
                 del self._activations[frame]
             return self._on_event
-        if frame.f_lineno is not None:
+        if frame.f_lineno:  # events without a line (an empty module's) are no step
             self._record_step(frame, event, arg, activation)
         if event == "exception":
             activation.after_exception = True

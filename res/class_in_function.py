@@ -1,0 +1,9 @@
+def build():
+    class Local:
+        def hello(self):
+            return "hi"
+    return Local()
+
+
+obj = build()
+greeting = obj.hello()

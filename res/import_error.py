@@ -1,0 +1,3 @@
+import math
+root = math.sqrt(16)
+import os

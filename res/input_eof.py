@@ -1,0 +1,2 @@
+first = input("first? ")
+second = input("second? ")
