@@ -6,6 +6,7 @@ snapshot.py's job and assembling the record is record.py's.
 
 import collections
 import ctypes
+import dis
 import functools
 import sys
 import threading
@@ -18,7 +19,7 @@ from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLi
 from .snapshot import PROGRAM_FILENAME, HeapEncoder, exception_message, type_name
 
 _CO_NEWLOCALS = 0x02
-_YIELD_VALUE = 150  # dis.opmap["YIELD_VALUE"] on 3.11 and 3.12
+_YIELD_VALUE = dis.opmap["YIELD_VALUE"]
 _RECURSION_CEILING = 10000  # the most a program may raise its recursion limit to
 _RECURSION_HEADROOM = 200  # frames left to the engine above the program's limit
 
@@ -98,13 +99,17 @@ class Engine:
         module_state = ModuleState()
         namespace = self._environment.globals()
         ending = None
+        saved_unraisable_hook = sys.unraisablehook
         sys.stdin, sys.stdout, sys.stderr = self._environment.stdin, self._output, self._output
+        sys.unraisablehook = _unraisable_hook(saved_unraisable_hook)
         sys.setrecursionlimit(_stack_depth() + _RECURSION_CEILING + _RECURSION_HEADROOM)
         self._deadline = time.monotonic() + self._limits.time_seconds
+        watchdog = _Watchdog(self)
         _running = self
         self._tracing = True
         try:
             sys.settrace(self._on_call)
+            watchdog.start()
             try:
                 exec(code, namespace)
             finally:
@@ -112,8 +117,9 @@ class Engine:
                 sys.settrace(None)
         except BaseException as error:  # the program's, or StopProgram
             ending = error
-        while True:  # a StopProgram scheduled by _halt may still be pending
+        while True:  # a scheduled StopProgram may still be pending: let it fire here
             try:
+                watchdog.stop()
                 _checkpoint()
                 break
             except StopProgram:
@@ -121,6 +127,7 @@ class Engine:
         _running = None
         sys.settrace(None)
         sys.stdin, sys.stdout, sys.stderr = saved_streams
+        sys.unraisablehook = saved_unraisable_hook
         sys.setrecursionlimit(saved_recursion)
         module_state.restore()
         result = self._outcome(ending)
@@ -236,9 +243,13 @@ class Engine:
         raise stop
 
     def _stop_with(self, status):
-        self._stop = status
-        self._output.discarding = True
+        self._mark_stopped(status)
         self._halt()
+
+    def _mark_stopped(self, status):
+        if self._stop is None:
+            self._stop = status
+        self._output.discarding = True
 
     # -- steps
 
@@ -324,6 +335,55 @@ class Engine:
                 self._output.write(message)
             return outcomes.finished(code)
         return outcomes.uncaught(ending, self._lines, self._codes, self._overflow_frames)
+
+
+class _Watchdog:
+    """Stops a program that runs past its deadline without trace events.
+
+    A loop on one line (`while True: pass`) or a long call into C gives the
+    trace function no event to stop at, so from the deadline on a thread
+    schedules StopProgram into the program's thread every few milliseconds
+    until the run is over. A C call that never returns to the interpreter
+    (a huge `10**10**8`) is beyond reach in-process: the sandbox's CPU limit
+    ends it.
+    """
+
+    _INTERVAL = 0.05
+
+    def __init__(self, engine):
+        self._engine = engine
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="tracer-watchdog", daemon=True)
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _watch(self):
+        engine = self._engine
+        if self._done.wait(max(engine._deadline - time.monotonic(), 0)):
+            return
+        engine._mark_stopped("time_limit")
+        while not self._done.is_set():
+            _set_async_exc(engine._thread_id, StopProgram)
+            self._done.wait(self._INTERVAL)
+
+
+def _unraisable_hook(fallback):
+    """Drops a StopProgram that fired inside a finalizer or weakref callback.
+
+    A scheduled StopProgram fires at the next check CPython makes, which may
+    be in a callback whose errors cannot propagate; the program is being
+    stopped either way.
+    """
+    def hook(unraisable):
+        if not isinstance(unraisable.exc_value, StopProgram):
+            fallback(unraisable)
+    return hook
 
 
 def _checkpoint():
