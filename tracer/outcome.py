@@ -48,7 +48,7 @@ def uncaught(error, source_lines, program_codes, hidden_frames):
 
 def syntax_error(error, source):
     name = type_name(type(error))
-    if isinstance(error, SyntaxError):
+    if isinstance(error, SyntaxError) and error.lineno is not None:
         message = error.msg or ""
         line = error.lineno or 1
         offset = error.offset or 1

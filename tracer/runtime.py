@@ -86,6 +86,7 @@ class ProgramEnvironment:
         self.output = output
         self.stdin = io.StringIO(input_text)
         self._recursion = recursion
+        self._module_copies = {}
         self.sys_module = self._make_sys()
         self.builtins = self._make_builtins()
 
@@ -132,9 +133,21 @@ class ProgramEnvironment:
             raise ImportError(f"import of {name!r} is not allowed here; "
                               f"the modules that can be imported are: {_ALLOWED_TEXT}",
                               name=name)
-        if fromlist:
-            return _MODULES[name]
-        return _MODULES[name.partition(".")[0]]
+        return self._copy_of(name if fromlist else name.partition(".")[0])
+
+    def _copy_of(self, name):
+        """A module object of the program's own, sharing the real one's contents.
+
+        Rebinding an attribute (`json.dumps = None`) then changes only the
+        program's copy, not the module the tracer itself uses.
+        """
+        copy = self._module_copies.get(name)
+        if copy is None:
+            original = _MODULES[name]
+            copy = types.ModuleType(name)
+            vars(copy).update(vars(original))
+            self._module_copies[name] = copy
+        return copy
 
 
 class RecursionLimit:
@@ -166,11 +179,15 @@ def _refuse(name, reason):
     return refused
 
 
+_MISSING = object()
+
+
 class ModuleState:
     """Saves the allowed modules' attributes and random's state, to put them back.
 
-    A program may rebind `math.pi` or seed `random`; the next run in the
-    same process must not see it.
+    A program imports copies of the modules, but it can still reach the
+    originals (a submodule, a function's globals) or seed `random`'s shared
+    generator; the next run in the same process must not see it.
     """
 
     def __init__(self):
@@ -181,7 +198,9 @@ class ModuleState:
         for name, module in _MODULES.items():
             namespace = vars(module)
             saved = self._saved[name]
-            if namespace != saved:
+            # compared by identity: == could call the program's __eq__
+            if len(namespace) != len(saved) or any(
+                    namespace.get(key, _MISSING) is not value for key, value in saved.items()):
                 namespace.clear()
                 namespace.update(saved)
         _MODULES["random"].setstate(self._random_state)
