@@ -1,0 +1,134 @@
+"""The HTTP contract through Flask's test client: statuses, errors, CORS."""
+
+import json
+
+import flask
+import pytest
+
+import main
+import tracer
+from tests.conftest import REQUEST, check_error, check_record
+
+app = flask.Flask(__name__)
+app.add_url_rule("/", "service", lambda: main.service(flask.request), methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+
+
+@pytest.fixture
+def client():
+    return app.test_client()
+
+
+def post(client, body, content_type="application/json"):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return client.post("/", data=data, content_type=content_type)
+
+
+def assert_cors(response):
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+
+
+def error_of(response, status, code):
+    assert response.status_code == status
+    assert_cors(response)
+    body = check_error(response.get_json())
+    assert body["error"]["code"] == code
+    return body["error"]["message"]
+
+
+def test_post_returns_the_record_that_trace_json_gives(client):
+    body = {"source": "x = input()\nprint(x * 2)", "input": "ab\n", "steps": 100}
+    REQUEST.validate(body)
+    response = post(client, body)
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert_cors(response)
+    assert response.data == tracer.trace_json(body["source"], body["input"], 100)
+    record = check_record(response.get_json())
+    assert record["stdout"] == "abab\n"
+
+
+def test_defaults_apply_to_missing_fields(client):
+    record = check_record(post(client, {}).get_json())
+    assert record["steps"] == [] and record["limits"]["steps"] == 5000
+
+
+def test_steps_above_maximum_are_clamped(client, monkeypatch):
+    monkeypatch.setenv("TRACER_MAX_STEPS", "40")
+    record = check_record(post(client, {"source": "while True:\n    pass", "steps": 10**6}).get_json())
+    assert record["limits"]["steps"] == 40 and len(record["steps"]) == 40
+
+
+def test_program_failure_is_a_200_with_a_record(client):
+    for source in ["1/0", "x = = 1", "while True:\n    pass"]:
+        response = post(client, {"source": source, "steps": 10})
+        assert response.status_code == 200
+        check_record(response.get_json())
+
+
+def test_options_is_the_cors_preflight(client):
+    response = client.options("/", headers={"Origin": "http://example.org",
+                                            "Access-Control-Request-Method": "POST"})
+    assert response.status_code == 204 and response.data == b""
+    assert_cors(response)
+
+
+@pytest.mark.parametrize("method", ["get", "put", "delete", "patch"])
+def test_other_methods_are_405(client, method):
+    response = getattr(client, method)("/")
+    error_of(response, 405, "method_not_allowed")
+    assert response.headers["Allow"] == "GET, POST, OPTIONS"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
+def test_non_json_content_type_is_415(client, content_type):
+    error_of(post(client, {"source": ""}, content_type), 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("body, fragment", [
+    (b"{", "not valid JSON"),
+    (b"\xff\xfe", "not valid JSON"),
+    (b"[]", "JSON object"),
+    (b'"source"', "JSON object"),
+    (b'{"steps": NaN}', "not valid JSON"),
+    ({"steps": "10"}, "steps"),
+    ({"steps": 2.5}, "steps"),
+    ({"steps": 1000.0}, "steps"),
+    (b'{"steps": 1e3}', "steps"),
+    ({"steps": True}, "steps"),
+    ({"steps": 0}, "steps"),
+    ({"steps": -5}, "steps"),
+    ({"steps": None}, "steps"),
+    ({"source": 5}, "source"),
+    ({"source": None}, "source"),
+    ({"input": ["a"]}, "input"),
+    ({"source": "", "extra": 1}, "extra"),
+    (b'{"source": "\\ud800"}', "surrogate"),
+])
+def test_invalid_bodies_are_400_with_a_clear_message(client, body, fragment):
+    assert fragment in error_of(post(client, body), 400, "invalid_request")
+
+
+def test_oversized_fields_and_body_are_413(client):
+    big = "x" * (64 * 1024 + 1)
+    error_of(post(client, {"source": big}), 413, "payload_too_large")
+    error_of(post(client, {"input": big}), 413, "payload_too_large")
+    error_of(post(client, b'{"source": "' + b"a" * (1024 * 1024) + b'"}'), 413, "payload_too_large")
+    assert post(client, {"source": "#" + "x" * (64 * 1024 - 1)}).status_code == 200
+
+
+def test_multibyte_source_cap_counts_utf8_bytes(client):
+    error_of(post(client, {"source": "é" * (32 * 1024 + 1)}), 413, "payload_too_large")
+
+
+def test_413_wins_over_400(client):
+    error_of(post(client, {"source": "x" * (70 * 1024), "steps": "bad", "extra": 1}), 413, "payload_too_large")
+    error_of(post(client, b'{"steps": "bad", "source": "' + b"\\u00e9" * 200000 + b'"}'), 413,
+             "payload_too_large")
+
+
+def test_a_hostile_program_does_not_break_the_next_request(client):
+    post(client, {"source": "import json, math\njson.dumps = None\nmath.pi = 0\n"
+                            "while True:\n    try:\n        pass\n    except BaseException:\n        pass",
+                  "steps": 50})
+    record = check_record(post(client, {"source": "import math\nx = math.pi"}).get_json())
+    assert record["steps"][-1]["stack"][0]["locals"]["x"] == 3.141592653589793
