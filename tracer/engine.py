@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import types
+import warnings
 
 from . import outcome as outcomes
 from .record import RecordWriter
@@ -105,6 +106,10 @@ class Engine:
         sys.setrecursionlimit(_stack_depth() + _RECURSION_CEILING + _RECURSION_HEADROOM)
         self._deadline = time.monotonic() + self._limits.time_seconds
         watchdog = _Watchdog(self)
+        warning_filters = warnings.catch_warnings()
+        warning_filters.__enter__()
+        # 3.12 warns when a trace function reads the locals of an inlined comprehension
+        warnings.filterwarnings("ignore", "assigning None to unbound local", RuntimeWarning)
         _running = self
         self._tracing = True
         try:
@@ -125,6 +130,7 @@ class Engine:
             except StopProgram:
                 pass
         _running = None
+        warning_filters.__exit__(None, None, None)
         sys.settrace(None)
         sys.stdin, sys.stdout, sys.stderr = saved_streams
         sys.unraisablehook = saved_unraisable_hook
