@@ -1,11 +1,12 @@
 """The HTTP cloud function: a JSON request in, a trace record (or an error) out."""
 
 import json
+import threading
 
 import flask
 
-import tracer
 from tracer.request import MAX_BODY_BYTES, RequestError, parse_body, too_large
+from tracer.sandbox import Sandbox, SandboxUnavailable
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -30,8 +31,27 @@ def service(request):
     except RequestError as error:
         headers = {"Allow": "GET, POST, OPTIONS"} if error.status == 405 else {}
         return _response(json.dumps(error.body()).encode(), error.status, headers)
-    record = tracer.trace_json(trace_request.source, trace_request.input, trace_request.steps)
+    try:
+        record = _sandbox().run(trace_request.source, trace_request.input, trace_request.steps)
+    except SandboxUnavailable as error:
+        body = {"error": {"code": "service_unavailable", "message": str(error)}}
+        return _response(json.dumps(body).encode(), 503)
     return _response(record, 200)
+
+
+_sandbox_lock = threading.Lock()
+_sandbox_instance = None
+
+
+def _sandbox():
+    """The fork server, started on first use; SandboxUnavailable if isolation does not hold."""
+    global _sandbox_instance
+    with _sandbox_lock:
+        if _sandbox_instance is None:
+            sandbox = Sandbox()
+            sandbox.start()  # raises SandboxUnavailable: checked again on the next request
+            _sandbox_instance = sandbox
+        return _sandbox_instance
 
 
 def _read_body(request):

@@ -1,7 +1,9 @@
 """End to end: functions-framework serving main.service on 127.0.0.1."""
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,27 +26,35 @@ def _free_port():
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
+@contextlib.contextmanager
+def start_emulator(env=None):
+    """functions-framework on a free 127.0.0.1 port; yields its URL, stops it after."""
     port = _free_port()
     executable = Path(sys.executable).with_name("functions-framework")
     process = subprocess.Popen(
         [str(executable), "--target", "service", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ))
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("the emulator did not start: " + process.stderr.read().decode())
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env or dict(os.environ),
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the emulator did not start: " + process.stderr.read().decode())
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with start_emulator() as url:
+        yield url
 
 
 def request(url, method="POST", body=None, content_type="application/json", headers=None):

@@ -74,17 +74,27 @@ def _scheduler(thread_id, exception_type):
 
 
 class Engine:
-    def __init__(self, source, input_text, limits):
+    """Traces one program.
+
+    In the sandbox's child (`sandboxed=True`) no watchdog thread is started
+    (the child may not create threads; its parent enforces the deadline) and
+    an uncaught MemoryError, which the address-space limit causes, ends the
+    run as `memory_limit`.
+    """
+
+    def __init__(self, source, input_text, limits, writer=None, sandboxed=False):
         self._source = source
         self._input = input_text
         self._limits = limits
         self._lines = source.splitlines()
+        self._given_writer = writer
+        self._sandboxed = sandboxed
 
     # -- running
 
     def run(self):
-        """Trace the program; return the record as JSON bytes."""
-        writer = RecordWriter(self._limits)
+        """Trace the program; return what the writer's finish returns (the record's bytes)."""
+        writer = self._given_writer or RecordWriter(self._limits)
         try:
             code = compile(self._source, PROGRAM_FILENAME, "exec", dont_inherit=True)
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as error:
@@ -114,7 +124,8 @@ class Engine:
         self._tracing = True
         try:
             sys.settrace(self._on_call)
-            watchdog.start()
+            if not self._sandboxed:
+                watchdog.start()
             try:
                 exec(code, namespace)
             finally:
@@ -334,6 +345,8 @@ class Engine:
             return outcomes.stopped(self._stop, self._limits, self._steps)
         if ending is None:
             return outcomes.finished(None)
+        if self._sandboxed and isinstance(ending, MemoryError):
+            return outcomes.stopped("memory_limit", self._limits, self._steps)
         if isinstance(ending, SystemExit):
             code, message = outcomes.exit_status(ending)
             if message:

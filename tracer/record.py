@@ -10,7 +10,7 @@ import json
 _TAIL_RESERVE = 64 * 1024
 
 
-def _dumps(value):
+def encode(value):
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     try:
         text.encode("utf-8")
@@ -35,9 +35,9 @@ class RecordWriter:
         """Add a step; False when it would take the record past its size cap."""
         if stdout:
             step["stdout"] = stdout
-        text = _dumps(step)
+        text = encode(step)
         # the step, its output once more in the record's stdout, a comma
-        added = len(text.encode("utf-8")) + (len(_dumps(stdout)) if stdout else 0) + 1
+        added = len(text.encode("utf-8")) + (len(encode(stdout)) if stdout else 0) + 1
         if self._size + added + _TAIL_RESERVE > self._limits.record_bytes:
             return False
         self._encoded.append(text)
@@ -54,10 +54,38 @@ class RecordWriter:
         self._stdout.append(text)
         if self._last is not None:
             self._last["stdout"] = self._last.get("stdout", "") + text
-            self._encoded[-1] = _dumps(self._last)
+            self._encoded[-1] = encode(self._last)
 
     def finish(self, outcome, stdout):
         """The whole record as UTF-8 JSON bytes."""
-        parts = ['{"steps":[', ",".join(self._encoded), '],"outcome":', _dumps(outcome),
-                 ',"stdout":', _dumps(stdout), ',"limits":', _dumps(self._limits.as_record()), "}"]
+        parts = ['{"steps":[', ",".join(self._encoded), '],"outcome":', encode(outcome),
+                 ',"stdout":', encode(stdout), ',"limits":', encode(self._limits.as_record()), "}"]
         return "".join(parts).encode("utf-8")
+
+
+class StreamedRecord(RecordWriter):
+    """A RecordWriter that sends each step out as soon as it is taken.
+
+    Lines go to `send` as `{"step": ...}`, then `{"end": {"outcome", "stdout",
+    "limits"}}`; the sandbox's parent rebuilds the record from them (output
+    written after the last step is the end's stdout past the steps' own), so
+    the steps taken before a process is killed are not lost.
+    """
+
+    def __init__(self, limits, send):
+        super().__init__(limits)
+        self._send = send
+
+    def add_step(self, step, stdout):
+        added = super().add_step(step, stdout)
+        if added:
+            self._send(b'{"step":' + self._encoded.pop().encode("utf-8") + b"}\n")
+        return added
+
+    def append_stdout(self, text):
+        self._stdout.append(text)
+
+    def finish(self, outcome, stdout):
+        tail = {"outcome": outcome, "stdout": stdout, "limits": self._limits.as_record()}
+        self._send(b'{"end":' + encode(tail).encode("utf-8") + b"}\n")
+        return b""

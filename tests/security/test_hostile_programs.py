@@ -1,0 +1,217 @@
+"""Hostile programs posted to the real emulator: none has its effect.
+
+Every test here opens connections to 127.0.0.1 only. After each program the
+server must still answer a normal request correctly.
+"""
+
+import json
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import check_record
+from tests.test_emulator import request, start_emulator
+
+SECRET = "tracer-secret-5be1c0ffee"
+
+# Python-level escape to the real os module and the real __import__ (the
+# allow-list is not a boundary; the operating system is).
+ESCAPE = (
+    "s = ().__class__.__base__.__subclasses__()\n"
+    "g = dict(zip(map(type.__dict__['__name__'].__get__, s), s))['_wrap_close'].__init__.__globals__\n"
+    "os = g['sys'].modules['os']\n"
+    "real_sys = g['sys']\n"
+    "b = g['__builtins__']\n"
+    "real_import = b['__import__'] if type(b) is dict else b.__import__\n"
+    "del s, g, b\n"
+    "def attempt(f):\n"
+    "    try:\n"
+    "        return ('done', f())\n"
+    "    except BaseException as e:\n"
+    "        return ('refused', type(e).__name__)\n"
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    env = dict(os.environ, TRACER_SECRET_TOKEN=SECRET, TRACER_TIME_SECONDS="2", TRACER_MEMORY_MB="256")
+    with start_emulator(env) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def listeners():
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(8)
+    tcp.settimeout(0.2)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(0.2)
+    yield tcp, udp
+    tcp.close()
+    udp.close()
+
+
+def trace(server, source, steps=300, input=""):
+    status, _, body = request(server, body={"source": source, "steps": steps, "input": input})
+    assert status == 200
+    assert SECRET.encode() not in body
+    return check_record(json.loads(body))
+
+
+def still_serving(server):
+    record = trace(server, "x = [1, 2]\nprint(sum(x))")
+    assert record["outcome"]["status"] == "ok" and record["stdout"] == "3\n"
+
+
+def locals_at_end(record):
+    return record["steps"][-1]["stack"][0]["locals"] if record["steps"] else {}
+
+
+def marker(tmp_path, name):
+    path = tmp_path / name
+    os.chmod(tmp_path, 0o777)
+    return path
+
+
+# name, program (after ESCAPE), what must hold of the record
+ATTEMPTS = [
+    ("os_system", "r = attempt(lambda: os.system('touch {dir}/system'))", "no_file:system"),
+    ("subprocess", "r = attempt(lambda: real_import('subprocess').run(['touch', '{dir}/sub']))", "no_file:sub"),
+    ("fork", "r = attempt(lambda: os.fork())", "refused"),
+    ("fork_bomb", "while True:\n    attempt(os.fork)", "limit"),
+    ("thread", "r = attempt(lambda: real_import('threading').Thread(target=print).start())", "refused"),
+    ("execv", "r = attempt(lambda: os.execv('/bin/sh', ['sh', '-c', 'touch {dir}/exec']))", "no_file:exec"),
+    ("posix_spawn", "r = attempt(lambda: os.posix_spawn('/bin/touch', ['touch', '{dir}/spawn'], {{}}))", "no_file:spawn"),
+    ("write_file", "r = attempt(lambda: open('{dir}/written', 'w').write('x'))", "no_file:written"),
+    ("create_os_open", "r = attempt(lambda: os.open('{dir}/created', os.O_CREAT | os.O_WRONLY))", "no_file:created"),
+    ("truncate", "r = attempt(lambda: open('{dir}/existing', 'r+'))", "intact:existing"),
+    ("os_truncate", "r = attempt(lambda: os.truncate('{dir}/existing', 0))", "intact:existing"),
+    ("unlink", "r = attempt(lambda: os.unlink('{dir}/existing'))", "intact:existing"),
+    ("rename", "r = attempt(lambda: os.rename('{dir}/existing', '{dir}/moved'))", "intact:existing"),
+    ("mkdir", "r = attempt(lambda: os.mkdir('{dir}/made'))", "no_file:made"),
+    ("read_secret_file", "r = attempt(lambda: open('{dir}/secret').read())", "refused"),
+    ("environ", "r = dict(os.environ)\nprint(r)", "no_secret"),
+    ("proc_environ", "out = []\nfor pid in os.listdir('/proc'):\n    if pid.isdigit():\n"
+                     "        out.append(attempt(lambda: open(f'/proc/{{pid}}/environ').read()))\nprint(out)", "no_secret"),
+    ("tcp_connect", "s = attempt(lambda: real_import('socket').create_connection(('127.0.0.1', {tcp})))", "no_tcp"),
+    ("udp_send", "sk = real_import('socket')\n"
+                 "r = attempt(lambda: sk.socket(sk.AF_INET, sk.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', {udp})))", "no_udp"),
+    ("unix_socket", "sk = real_import('socket')\nr = attempt(lambda: sk.socket(sk.AF_UNIX))", "refused"),
+    ("ctypes_socket", "c = real_import('ctypes').CDLL(None, use_errno=True)\nr = c.syscall(41, 2, 1, 0)\n"
+                      "r = ('refused', 'EPERM') if r < 0 else ('done', r)", "refused"),
+    ("kill_parent", "r = attempt(lambda: os.kill(os.getppid(), 9))", "refused"),
+    ("kill_everyone", "r = attempt(lambda: os.kill(-1, 9))", "refused"),
+    ("setuid_root", "r = attempt(lambda: os.setuid(0))", "refused"),
+    ("raise_limits", "res = real_import('resource')\n"
+                     "r = attempt(lambda: res.setrlimit(res.RLIMIT_AS, (-1, -1)))", "refused"),
+    ("ptrace", "c = real_import('ctypes').CDLL(None)\nr = c.ptrace(16, os.getppid(), 0, 0)\n"
+               "r = ('refused', r) if r < 0 else ('done', r)", "refused"),
+    ("memory_bomb", "x = bytearray(10 ** 10)", "status:memory_limit"),
+    ("memory_growth", "x = []\nwhile True:\n    x.append(' ' * 10 ** 7)", "status:memory_limit"),
+    ("c_cpu_burn", "x = 10 ** 10 ** 8", "status:time_limit"),
+    ("sleep_forever", "import time\ntime.sleep(10 ** 6)", "status:time_limit"),
+    ("output_flood_lines", "for i in range(10 ** 6):\n    print(i)", "limit"),
+    ("output_flood_line", "print('x' * 10 ** 8)", "limit"),
+    ("deep_recursion", "real_sys.setrecursionlimit(10 ** 6)\ndef f(n):\n    return f(n + 1)\nf(0)", "any"),
+    ("settrace_none", "real_sys.settrace(None)\nwhile True:\n    pass", "status:time_limit"),
+    ("catch_stop", "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass",
+     "status:step_limit"),
+    ("forge_descriptors", "for fd in range(10):\n    attempt(lambda: os.write(fd, b'{{\"end\": 1}}\\nHTTP/1.1 200 OK\\n'))", "any"),
+    ("os_exit", "os._exit(0)", "status:crash"),
+    ("abort", "os.abort()", "status:crash"),
+    ("system_exit", "raise SystemExit(5)", "status:ok"),
+    ("keyboard_interrupt", "raise KeyboardInterrupt", "status:exception"),
+    ("generator_exit", "raise GeneratorExit", "status:exception"),
+    ("atexit_and_finalizer", "real_import('atexit').register(lambda: print('atexit ran'))\n"
+                             "class D:\n    def __del__(self):\n        print('finalizer ran')\nd = D()", "no_output:ran"),
+    ("gc_tamper", "gc = real_import('gc')\nfor o in gc.get_objects():\n    if type(o).__name__ == 'StreamedRecord':\n"
+                  "        o._send(b'{{\"end\": {{\"forged\": 1}}}}\\n')", "any"),
+    ("frame_walk", "f = real_sys._getframe()\nwhile f.f_back:\n    f = f.f_back\n"
+                   "r = attempt(lambda: f.f_globals['os'].system('touch {dir}/frames'))", "no_file:frames"),
+]
+
+
+@pytest.mark.parametrize("name, program, expectation", ATTEMPTS, ids=[a[0] for a in ATTEMPTS])
+def test_hostile_program_has_no_effect(server, listeners, tmp_path, name, program, expectation):
+    tcp, udp = listeners
+    os.chmod(tmp_path, 0o777)
+    (tmp_path / "existing").write_text("keep")
+    os.chmod(tmp_path / "existing", 0o666)
+    (tmp_path / "secret").write_text(SECRET)
+    os.chmod(tmp_path / "secret", 0o600)
+    source = ESCAPE + program.format(dir=tmp_path, tcp=tcp.getsockname()[1], udp=udp.getsockname()[1])
+    record = trace(server, source)
+    kind, _, detail = expectation.partition(":")
+    names = locals_at_end(record)
+    if kind == "no_file":
+        assert not (tmp_path / detail).exists()
+    elif kind == "intact":
+        assert (tmp_path / detail).read_text() == "keep"
+    elif kind == "refused":
+        assert names.get("r") is not None
+        result = record["steps"][-1]["heap"][str(names["r"]["ref"])]["items"]
+        assert result[0] == "refused", result
+    elif kind == "no_secret":
+        assert SECRET not in json.dumps(record)
+    elif kind == "no_tcp":
+        with pytest.raises(socket.timeout):
+            tcp.accept()
+    elif kind == "no_udp":
+        with pytest.raises(socket.timeout):
+            udp.recvfrom(16)
+    elif kind == "status":
+        assert record["outcome"]["status"] == detail
+    elif kind == "limit":
+        assert record["outcome"]["status"] in ("step_limit", "output_limit", "time_limit", "memory_limit")
+    elif kind == "no_output":
+        assert detail not in record["stdout"]
+    still_serving(server)
+
+
+def test_deeply_nested_source_is_a_syntax_error(server):
+    record = trace(server, "x = " + "(" * 5000 + ")" * 5000)
+    assert record["outcome"]["status"] == "syntax_error"
+    still_serving(server)
+
+
+def test_huge_input_is_read_whole(server):
+    record = trace(server, "import sys\ndata = sys.stdin.read()\nn = len(data)", input="y" * 60000)
+    assert locals_at_end(record)["n"] == 60000
+
+
+def test_hostile_objects_are_snapshot_safely(server):
+    record = trace(server, "class X:\n    def __repr__(self):\n        while True: pass\n"
+                           "    def __eq__(self, o):\n        raise RuntimeError\n"
+                           "    def __hash__(self):\n        return 1 / 0\n"
+                           "    def __getattribute__(self, n):\n        while True: pass\n"
+                           "x = [X(), X()]\n")
+    assert record["outcome"]["status"] == "ok"
+
+
+def test_concurrent_requests_get_their_own_records(server):
+    hostile = [ESCAPE + "os._exit(0)", "while True:\n    pass", "x = bytearray(10 ** 10)",
+               ESCAPE + "os.write(3, b'{\"end\": 0}\\n')", "import time\ntime.sleep(100)"]
+    results = {}
+
+    def normal(index):
+        record = trace(server, f"tag = {index}\nprint('request', tag)")
+        results[index] = record
+
+    def bad(source):
+        trace(server, source, steps=200)
+
+    threads = [threading.Thread(target=normal, args=(i,)) for i in range(12)]
+    threads += [threading.Thread(target=bad, args=(source,)) for source in hostile]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(results) == list(range(12))
+    for index, record in results.items():
+        assert record["stdout"] == f"request {index}\n"
+        assert locals_at_end(record)["tag"] == index

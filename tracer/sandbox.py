@@ -1,0 +1,201 @@
+"""Runs each trace in a confined child of the fork server, never in this process.
+
+The parent side: it starts the fork server (forkserver.py) once, checks in a
+canary child which layers hold, and for each request hands the server one end
+of a fresh socket, sends the request, and reads the record back under a
+wall-clock deadline and a byte cap, validating every line before it answers.
+"""
+
+import json
+import logging
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .limits import limits_for
+from .outcome import stopped
+from .record import encode
+
+_ROOT = str(Path(__file__).resolve().parent.parent)
+_EVENTS = {"call", "line", "return", "exception"}
+_STATUSES = {"ok", "exception", "syntax_error", "step_limit", "time_limit", "memory_limit",
+             "output_limit", "crash"}
+_GRACE_SECONDS = 1.0
+_REPLY_MARGIN = 1024 * 1024
+
+log = logging.getLogger("tracer.sandbox")
+
+
+class SandboxUnavailable(Exception):
+    """The minimum isolation does not hold here: no program may run."""
+
+
+def _setting(name, default):
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+class Sandbox:
+    def __init__(self):
+        self.concurrency = _setting("TRACER_CONCURRENCY", 2)
+        self.memory_bytes = _setting("TRACER_MEMORY_MB", 512) * 1024 * 1024
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._control_lock = threading.Lock()
+        self._process = None
+        self._control = None
+        self.layers = {}
+
+    # -- starting
+
+    def start(self):
+        time_seconds = limits_for().time_seconds
+        settings = {"cpu_seconds": time_seconds + 2, "memory_bytes": self.memory_bytes}
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        code = f"import sys; sys.path.insert(0, {_ROOT!r}); from tracer.forkserver import main; main()"
+        self._process = subprocess.Popen(
+            [sys.executable, "-I", "-c", code, str(theirs.fileno()), json.dumps(settings)],
+            env={}, cwd="/", pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL)
+        theirs.close()
+        self._control = ours
+        self.layers = self._canary()
+        missing = [name for name in ("seccomp", "no_new_privs", "sockets_refused", "memory_limited")
+                   if not self.layers.get(name)]
+        if missing:
+            self.stop()
+            log.error("sandbox refuses to run programs: %s do not hold (%s)", ", ".join(missing), self.layers)
+            raise SandboxUnavailable("the sandbox is not available here: " + ", ".join(missing) + " missing")
+        log.info("sandbox layers: %s", self.layers)
+
+    def _canary(self):
+        try:
+            lines = self._exchange(b"c", None, time.monotonic() + 10, 1 << 16)[0]
+            return json.loads(lines[-1])["canary"]
+        except (OSError, ValueError, KeyError, IndexError) as error:
+            log.error("sandbox canary failed: %s", error)
+            return {}
+
+    def stop(self):
+        if self._control is not None:
+            self._control.close()
+        if self._process is not None:
+            self._process.wait(timeout=10)
+
+    # -- one run
+
+    def run(self, source, input_text, steps):
+        """The record's bytes for one program, traced in its own child."""
+        limits = limits_for(steps)
+        request = {"source": source, "input": input_text, "limits": limits.as_record()}
+        deadline = time.monotonic() + limits.time_seconds + _GRACE_SECONDS
+        with self._slots:
+            lines, ending = self._exchange(b"t", request, deadline, limits.record_bytes + _REPLY_MARGIN)
+        return _assemble(lines, ending, limits)
+
+    def _exchange(self, kind, request, deadline, byte_cap):
+        """(lines read, how reading ended: "end", "timeout", "eof", "too_big" or "invalid")."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with mine:
+            with self._control_lock:
+                socket.send_fds(self._control, [kind], [theirs.fileno()])
+            theirs.close()
+            if request is not None:
+                payload = json.dumps(request).encode("utf-8", "surrogatepass")
+                mine.settimeout(max(deadline - time.monotonic(), 0.001))
+                mine.sendall(struct.pack("!I", len(payload)) + payload)
+            return _read_reply(mine, deadline, byte_cap)
+
+
+def _read_reply(connection, deadline, byte_cap):
+    buffer = b""
+    lines = []
+    pid = None
+    total = 0
+    ending = "eof"
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            ending = "timeout"
+            break
+        connection.settimeout(remaining)
+        try:
+            chunk = connection.recv(1 << 16)
+        except socket.timeout:
+            ending = "timeout"
+            break
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > byte_cap:
+            ending = "too_big"
+            break
+        buffer += chunk
+        *complete, buffer = buffer.split(b"\n")
+        for line in complete:
+            if pid is None and line.startswith(b'{"pid":'):
+                pid = int(json.loads(line)["pid"])
+                continue
+            lines.append(line)
+        if lines and (lines[-1].startswith(b'{"end":') or lines[-1].startswith(b'{"canary":')):
+            ending = "end"
+            break
+    if ending != "end" and pid is not None:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return lines, ending
+
+
+def _assemble(lines, ending, limits):
+    """The record from the child's lines, checked line by line before it is trusted."""
+    steps = []
+    stdout = []
+    tail = None
+    last_step = None
+    for line in lines:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            ending = "invalid"
+            break
+        if "step" in message and _is_step(message["step"]):
+            last_step = message["step"]
+            steps.append(line[len(b'{"step":'):-1])
+            stdout.append(last_step.get("stdout", ""))
+        elif "end" in message and _is_tail(message["end"]):
+            tail = message["end"]
+        else:
+            ending = "invalid"
+            break
+    if ending == "end" and tail is not None:
+        outcome, output = tail["outcome"], tail["stdout"]
+        shown = "".join(stdout)
+        if output != shown and output.startswith(shown) and last_step is not None:
+            last_step["stdout"] = last_step.get("stdout", "") + output[len(shown):]
+            steps[-1] = encode(last_step).encode()
+    else:
+        status = {"timeout": "time_limit", "too_big": "output_limit"}.get(ending, "crash")
+        outcome, output = stopped(status, limits, len(steps)), "".join(stdout)
+        if ending == "invalid":
+            outcome["message"] = "The program's process sent back something that is not a record"
+    return b"".join([b'{"steps":[', b",".join(steps), b'],"outcome":', encode(outcome).encode(),
+                     b',"stdout":', encode(output).encode(), b',"limits":',
+                     encode(limits.as_record()).encode(), b"}"])
+
+
+def _is_step(step):
+    return (isinstance(step, dict) and step.get("event") in _EVENTS
+            and isinstance(step.get("line"), int) and isinstance(step.get("stack"), list)
+            and isinstance(step.get("heap"), dict) and isinstance(step.get("stdout", ""), str))
+
+
+def _is_tail(tail):
+    return (isinstance(tail, dict) and isinstance(tail.get("outcome"), dict)
+            and tail["outcome"].get("status") in _STATUSES and isinstance(tail.get("stdout"), str))
