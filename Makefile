@@ -11,7 +11,7 @@ VENV ?= .venv
 PORT ?= 8081
 BIN = $(VENV)/bin
 
-.PHONY: build test emulator deploy fixtures clean
+.PHONY: build test emulator deploy fixtures bench clean
 
 build: $(VENV)/.built
 
@@ -30,6 +30,10 @@ emulator: build
 # Rewrites res/*.json from the current tracer: review the diff before committing.
 fixtures: build
 	$(BIN)/python -m tests.fixtures
+
+# Timings are reported, never asserted.
+bench: build
+	$(BIN)/python -m bench.isolation
 
 deploy:
 	gcloud functions deploy $(FUNCTION_NAME) --gen2 --entry-point service --runtime $(RUNTIME) \
