@@ -132,3 +132,14 @@ def test_a_hostile_program_does_not_break_the_next_request(client):
                   "steps": 50})
     record = check_record(post(client, {"source": "import math\nx = math.pi"}).get_json())
     assert record["steps"][-1]["stack"][0]["locals"]["x"] == 3.141592653589793
+
+
+def test_without_isolation_the_service_refuses_with_503(client, monkeypatch):
+    from tracer.sandbox import Sandbox
+    monkeypatch.setattr(main, "_sandbox_instance", None)
+    monkeypatch.setattr(Sandbox, "_canary", lambda self: {"seccomp": False, "no_new_privs": True})
+    response = post(client, {"source": "print(1)"})
+    assert response.status_code == 503
+    assert "seccomp" in error_of(response, 503, "service_unavailable")
+    monkeypatch.undo()
+    assert post(client, {"source": "print(1)"}).status_code == 200

@@ -85,7 +85,11 @@ class Sandbox:
         if self._control is not None:
             self._control.close()
         if self._process is not None:
-            self._process.wait(timeout=10)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
 
     # -- one run
 
@@ -102,14 +106,29 @@ class Sandbox:
         """(lines read, how reading ended: "end", "timeout", "eof", "too_big" or "invalid")."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with mine:
-            with self._control_lock:
-                socket.send_fds(self._control, [kind], [theirs.fileno()])
-            theirs.close()
+            with theirs:
+                self._hand_over(kind, theirs)
             if request is not None:
                 payload = json.dumps(request).encode("utf-8", "surrogatepass")
                 mine.settimeout(max(deadline - time.monotonic(), 0.001))
-                mine.sendall(struct.pack("!I", len(payload)) + payload)
+                try:
+                    mine.sendall(struct.pack("!I", len(payload)) + payload)
+                except OSError:
+                    pass  # the child died before reading: the reply ends early, a crash
             return _read_reply(mine, deadline, byte_cap)
+
+    def _hand_over(self, kind, connection):
+        """Give the fork server a connection to fork a child for; restart it once if it died."""
+        with self._control_lock:
+            try:
+                socket.send_fds(self._control, [kind], [connection.fileno()])
+                return
+            except OSError as error:
+                log.error("the fork server is gone (%s): starting a new one", error)
+        self.stop()
+        self.start()
+        with self._control_lock:
+            socket.send_fds(self._control, [kind], [connection.fileno()])
 
 
 def _read_reply(connection, deadline, byte_cap):

@@ -215,3 +215,16 @@ def test_concurrent_requests_get_their_own_records(server):
     for index, record in results.items():
         assert record["stdout"] == f"request {index}\n"
         assert locals_at_end(record)["tag"] == index
+
+
+def test_a_dead_fork_server_is_replaced():
+    from tracer.sandbox import Sandbox
+    sandbox = Sandbox()
+    sandbox.start()
+    try:
+        sandbox._process.kill()
+        sandbox._process.wait()
+        record = check_record(json.loads(sandbox.run("print('back')", "", 10)))
+        assert record["stdout"] == "back\n"
+    finally:
+        sandbox.stop()
