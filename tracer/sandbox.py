@@ -75,7 +75,7 @@ class Sandbox:
 
     def _canary(self):
         try:
-            lines = self._exchange(b"c", None, time.monotonic() + 10, 1 << 16)[0]
+            lines = self._exchange(b"c", None, time.monotonic() + 10, 1 << 16, 0)[0]
             return json.loads(lines[-1])["canary"]
         except (OSError, ValueError, KeyError, IndexError) as error:
             log.error("sandbox canary failed: %s", error)
@@ -99,11 +99,12 @@ class Sandbox:
         request = {"source": source, "input": input_text, "limits": limits.as_record()}
         deadline = time.monotonic() + limits.time_seconds + _GRACE_SECONDS
         with self._slots:
-            lines, ending = self._exchange(b"t", request, deadline, limits.record_bytes + _REPLY_MARGIN)
+            lines, ending = self._exchange(b"t", request, deadline, limits.record_bytes + _REPLY_MARGIN,
+                                           limits.steps)
         return _assemble(lines, ending, limits)
 
-    def _exchange(self, kind, request, deadline, byte_cap):
-        """(lines read, how reading ended: "end", "timeout", "eof", "too_big" or "invalid")."""
+    def _exchange(self, kind, request, deadline, byte_cap, step_cap):
+        """(lines read, how reading ended: "end", "timeout", "eof", "too_big", "too_many_steps")."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with mine:
             with theirs:
@@ -115,7 +116,7 @@ class Sandbox:
                     mine.sendall(struct.pack("!I", len(payload)) + payload)
                 except OSError:
                     pass  # the child died before reading: the reply ends early, a crash
-            return _read_reply(mine, deadline, byte_cap)
+            return _read_reply(mine, deadline, byte_cap, step_cap)
 
     def _hand_over(self, kind, connection):
         """Give the fork server a connection to fork a child for; restart it once if it died."""
@@ -131,11 +132,17 @@ class Sandbox:
             socket.send_fds(self._control, [kind], [connection.fileno()])
 
 
-def _read_reply(connection, deadline, byte_cap):
+def _read_reply(connection, deadline, byte_cap, step_cap):
+    """Read the child's lines; kill it at the deadline, the byte cap or one step too many.
+
+    The child counts its own steps, but a program that tampers with the
+    engine could make it count wrong: the step limit is held here too.
+    """
     buffer = b""
     lines = []
     pid = None
     total = 0
+    steps = 0
     ending = "eof"
     while True:
         remaining = deadline - time.monotonic()
@@ -160,7 +167,14 @@ def _read_reply(connection, deadline, byte_cap):
             if pid is None and line.startswith(b'{"pid":'):
                 pid = int(json.loads(line)["pid"])
                 continue
+            if line.startswith(b'{"step":'):
+                steps += 1
+                if steps > step_cap:
+                    ending = "too_many_steps"
+                    break
             lines.append(line)
+        if ending == "too_many_steps":
+            break
         if lines and (lines[-1].startswith(b'{"end":') or lines[-1].startswith(b'{"canary":')):
             ending = "end"
             break
@@ -200,7 +214,8 @@ def _assemble(lines, ending, limits):
             last_step["stdout"] = last_step.get("stdout", "") + output[len(shown):]
             steps[-1] = encode(last_step).encode()
     else:
-        status = {"timeout": "time_limit", "too_big": "output_limit"}.get(ending, "crash")
+        status = {"timeout": "time_limit", "too_big": "output_limit",
+                  "too_many_steps": "step_limit"}.get(ending, "crash")
         outcome, output = stopped(status, limits, len(steps)), "".join(stdout)
         if ending == "invalid":
             outcome["message"] = "The program's process sent back something that is not a record"

@@ -119,6 +119,10 @@ ATTEMPTS = [
     ("output_flood_line", "print('x' * 10 ** 8)", "limit"),
     ("deep_recursion", "real_sys.setrecursionlimit(10 ** 6)\ndef f(n):\n    return f(n + 1)\nf(0)", "any"),
     ("settrace_none", "real_sys.settrace(None)\nwhile True:\n    pass", "status:time_limit"),
+    ("reset_step_counter", "objects = real_import('gc').get_objects()\n"
+                           "names = list(map(type.__dict__['__name__'].__get__, map(type, objects)))\n"
+                           "engine = objects[names.index('Engine')]\ndel objects, names\n"
+                           "while True:\n    engine._steps = 0", "steps:300"),
     ("catch_stop", "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass",
      "status:step_limit"),
     ("forge_descriptors", "for fd in range(10):\n    attempt(lambda: os.write(fd, b'{{\"end\": 1}}\\nHTTP/1.1 200 OK\\n'))", "any"),
@@ -168,6 +172,8 @@ def test_hostile_program_has_no_effect(server, listeners, tmp_path, name, progra
         assert record["outcome"]["status"] == detail
     elif kind == "limit":
         assert record["outcome"]["status"] in ("step_limit", "output_limit", "time_limit", "memory_limit")
+    elif kind == "steps":
+        assert record["outcome"]["status"] == "step_limit" and len(record["steps"]) == int(detail)
     elif kind == "no_output":
         assert detail not in record["stdout"]
     still_serving(server)
