@@ -56,10 +56,6 @@ def _setting(name):
     return value
 
 
-def max_steps():
-    return _setting("max_steps")
-
-
 def limits_for(steps=DEFAULT_STEPS):
     """Limits for one trace: `steps` clamped to the configured maximum."""
     settings = {name: _setting(name) for name in _SETTINGS}

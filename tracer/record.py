@@ -19,6 +19,13 @@ def encode(value):
     return text
 
 
+def assemble(step_texts, outcome, stdout, limits):
+    """The record's bytes from its steps, already JSON text, and the rest."""
+    parts = ['{"steps":[', ",".join(step_texts), '],"outcome":', encode(outcome),
+             ',"stdout":', encode(stdout), ',"limits":', encode(limits.as_record()), "}"]
+    return "".join(parts).encode("utf-8")
+
+
 class RecordWriter:
     def __init__(self, limits):
         self._limits = limits
@@ -58,9 +65,7 @@ class RecordWriter:
 
     def finish(self, outcome, stdout):
         """The whole record as UTF-8 JSON bytes."""
-        parts = ['{"steps":[', ",".join(self._encoded), '],"outcome":', encode(outcome),
-                 ',"stdout":', encode(stdout), ',"limits":', encode(self._limits.as_record()), "}"]
-        return "".join(parts).encode("utf-8")
+        return assemble(self._encoded, outcome, stdout, self._limits)
 
 
 class StreamedRecord(RecordWriter):

@@ -108,7 +108,7 @@ class ProgramEnvironment:
 
     def _make_sys(self):
         facade = types.ModuleType("sys", "The parts of sys a traced program may use.")
-        for name in ("argv", "byteorder", "float_info", "hash_info", "int_info",
+        for name in ("byteorder", "float_info", "hash_info", "int_info",
                      "maxsize", "maxunicode", "version", "version_info", "platform",
                      "getsizeof", "intern", "exc_info", "exception", "getdefaultencoding",
                      "get_int_max_str_digits", "implementation", "float_repr_style"):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .limits import limits_for
 from .outcome import stopped
-from .record import encode
+from .record import assemble, encode
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
 _EVENTS = {"call", "line", "return", "exception"}
@@ -194,13 +194,17 @@ def _assemble(lines, ending, limits):
     last_step = None
     for line in lines:
         try:
-            message = json.loads(line)
-        except ValueError:
+            text = line.decode("utf-8")
+            message = json.loads(text)
+        except ValueError:  # UnicodeDecodeError included
+            ending = "invalid"
+            break
+        if not isinstance(message, dict):
             ending = "invalid"
             break
         if "step" in message and _is_step(message["step"]):
             last_step = message["step"]
-            steps.append(line[len(b'{"step":'):-1])
+            steps.append(text[len('{"step":'):-1])
             stdout.append(last_step.get("stdout", ""))
         elif "end" in message and _is_tail(message["end"]):
             tail = message["end"]
@@ -212,16 +216,14 @@ def _assemble(lines, ending, limits):
         shown = "".join(stdout)
         if output != shown and output.startswith(shown) and last_step is not None:
             last_step["stdout"] = last_step.get("stdout", "") + output[len(shown):]
-            steps[-1] = encode(last_step).encode()
+            steps[-1] = encode(last_step)
     else:
         status = {"timeout": "time_limit", "too_big": "output_limit",
                   "too_many_steps": "step_limit"}.get(ending, "crash")
         outcome, output = stopped(status, limits, len(steps)), "".join(stdout)
         if ending == "invalid":
             outcome["message"] = "The program's process sent back something that is not a record"
-    return b"".join([b'{"steps":[', b",".join(steps), b'],"outcome":', encode(outcome).encode(),
-                     b',"stdout":', encode(output).encode(), b',"limits":',
-                     encode(limits.as_record()).encode(), b"}"])
+    return assemble(steps, outcome, output, limits)
 
 
 def _is_step(step):

@@ -127,6 +127,7 @@ ATTEMPTS = [
      "status:step_limit"),
     ("forge_descriptors", "for fd in range(10):\n    attempt(lambda: os.write(fd, b'{{\"end\": 1}}\\nHTTP/1.1 200 OK\\n'))", "any"),
     ("os_exit", "os._exit(0)", "status:crash"),
+    ("forge_reply", "os.write(3, '{{\"step\": 1}}\\n'.encode('utf-16') + b'[]\\n\\xff\\n')\nos._exit(0)", "status:crash"),
     ("abort", "os.abort()", "status:crash"),
     ("system_exit", "raise SystemExit(5)", "status:ok"),
     ("keyboard_interrupt", "raise KeyboardInterrupt", "status:exception"),
