@@ -124,6 +124,14 @@ def set_no_new_privs():
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
 
 
+_CLONE_NEWNET = 0x40000000
+
+
+def enter_network_namespace():
+    """Move into a new, empty network namespace; False where the kernel refuses."""
+    return _libc.unshare(_CLONE_NEWNET) == 0
+
+
 def load(program):
     """Install the filter on this (single-threaded) process; needs no_new_privs."""
     buffer = ctypes.create_string_buffer(program, len(program))

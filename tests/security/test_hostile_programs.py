@@ -235,3 +235,20 @@ def test_a_dead_fork_server_is_replaced():
         assert record["stdout"] == "back\n"
     finally:
         sandbox.stop()
+
+
+def test_canary_reports_every_layer_holding():
+    from tracer.sandbox import Sandbox
+    sandbox = Sandbox()
+    sandbox.start()
+    try:
+        layers = sandbox.layers
+    finally:
+        sandbox.stop()
+    for layer in ("seccomp", "no_new_privs", "sockets_refused", "fork_refused", "file_write_refused",
+                  "memory_limited", "cpu_limited", "unprivileged", "environment_empty"):
+        assert layers[layer] is True, layer
+    assert layers["uid"] != 0
+    assert layers["descriptors"] == [0, 1, 2, 3, 4]  # 4 is the listing's own
+    if os.getuid() == 0:
+        assert layers["network_namespace"] is True
