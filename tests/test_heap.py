@@ -216,3 +216,10 @@ def test_heap_holds_every_object_reachable_and_no_more():
     names, heap = last(record)
     assert len(heap) == 5
     assert json.dumps(heap).count('"kind"') == 5
+
+
+def test_enum_class_shows_its_members_not_enum_bookkeeping():
+    names, heap = last(run("from enum import Enum\nclass Color(Enum):\n    RED = 1\n    GREEN = 2\nc = Color.RED"))
+    color = obj(heap, names["Color"])
+    assert list(color["attrs"]) == ["RED", "GREEN"] and color["bases"] == ["Enum"]
+    assert obj(heap, names["c"])["attrs"]["_value_"] == 1

@@ -12,6 +12,7 @@ object: hashing a class calls its metaclass's `__hash__`.
 import collections
 import datetime
 import decimal
+import enum
 import fractions
 import itertools
 import math
@@ -54,6 +55,11 @@ def is_program_code(code):
 
 def _is_dunder(name):
     return name.startswith("__") and name.endswith("__") and len(name) > 4
+
+
+def _is_sunder(name):
+    return (type(name) is str and len(name) > 2 and name[0] == name[-1] == "_"
+            and name[1] != "_" and name[-2] != "_")
 
 
 def _clip(text, limit):
@@ -442,9 +448,12 @@ class HeapEncoder:
         return self._cut_attrs(encoded)
 
     def _class(self, obj, cls):
+        pairs = _dict_items(_type_dict(obj).copy())
+        if issubclass(cls, enum.EnumMeta):  # its _sunder_ bookkeeping is not the program's
+            pairs = [(name, value) for name, value in pairs if not _is_sunder(name)]
         encoded = {"kind": "class", "type": _type_name(cls), "name": _type_name(obj),
                    "bases": [_type_name(base) for base in _type_bases(obj)],
-                   "attrs": self._attrs(_dict_items(_type_dict(obj).copy()))}
+                   "attrs": self._attrs(pairs)}
         return self._cut_attrs(encoded)
 
     def _cut_attrs(self, encoded):
