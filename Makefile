@@ -1,7 +1,10 @@
-# Deploy settings (Cloud Functions 2nd gen)
+# Deploy settings (Cloud Functions 2nd gen). MEMORY must hold the service
+# (about 60 MB) plus CONCURRENCY traced children of CHILD_MEMORY_MB each.
 FUNCTION_NAME ?= python_tracer
 RUNTIME ?= python312
-MEMORY ?= 256Mi
+MEMORY ?= 512Mi
+CONCURRENCY ?= 2
+CHILD_MEMORY_MB ?= 160
 TIMEOUT ?= 30s
 MAX_INSTANCES ?= 20
 REGION_FLAG ?=
@@ -38,6 +41,7 @@ bench: build
 deploy:
 	gcloud functions deploy $(FUNCTION_NAME) --gen2 --entry-point service --runtime $(RUNTIME) \
 		--memory $(MEMORY) --timeout $(TIMEOUT) --max-instances $(MAX_INSTANCES) $(REGION_FLAG) \
+		--set-env-vars TRACER_CONCURRENCY=$(CONCURRENCY),TRACER_MEMORY_MB=$(CHILD_MEMORY_MB) \
 		--source . --allow-unauthenticated --trigger-http
 
 clean:

@@ -44,7 +44,7 @@ def _setting(name, default):
 class Sandbox:
     def __init__(self):
         self.concurrency = _setting("TRACER_CONCURRENCY", 2)
-        self.memory_bytes = _setting("TRACER_MEMORY_MB", 512) * 1024 * 1024
+        self.memory_bytes = _setting("TRACER_MEMORY_MB", 160) * 1024 * 1024
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._control_lock = threading.Lock()
         self._process = None
