@@ -125,6 +125,8 @@ class Sandbox:
                 socket.send_fds(self._control, [kind], [connection.fileno()])
                 return
             except OSError as error:
+                if kind == b"c":  # the canary itself: the server never came up
+                    raise
                 log.error("the fork server is gone (%s): starting a new one", error)
         self.stop()
         self.start()
