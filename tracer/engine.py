@@ -19,6 +19,7 @@ from .record import RecordWriter
 from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLimit
 from .snapshot import PROGRAM_FILENAME, HeapEncoder, exception_message, type_name
 
+_CO_OPTIMIZED = 0x01
 _CO_NEWLOCALS = 0x02
 _YIELD_VALUE = dis.opmap["YIELD_VALUE"]
 _RECURSION_CEILING = 10000  # the most a program may raise its recursion limit to
@@ -228,12 +229,13 @@ class Engine:
             elif event == "return":
                 del self._activations[frame]
             return self._on_event
+        yielded = event == "return" and self._yielded(frame, activation)
         if frame.f_lineno:  # events without a line (an empty module's) are no step
-            self._record_step(frame, event, arg, activation)
+            self._record_step(frame, event, arg, activation, yielded)
         if event == "exception":
             activation.after_exception = True
         elif event == "return":
-            if not self._yielded(frame, activation):
+            if not yielded:
                 del self._activations[frame]
         else:
             activation.after_exception = False
@@ -270,7 +272,7 @@ class Engine:
 
     # -- steps
 
-    def _record_step(self, frame, event, arg, activation):
+    def _record_step(self, frame, event, arg, activation, yielded):
         if self._steps >= self._limits.steps:
             self._stop_with("step_limit")
         if self._output.overflowed:
@@ -284,7 +286,7 @@ class Engine:
         step = {"event": event, "line": frame.f_lineno, "stack": stack, "heap": None}
         if event == "return" and not activation.after_exception:
             step["return"] = encoder.value(arg)
-            if self._yielded(frame, activation):
+            if yielded:
                 step["yield"] = True
         elif event == "exception":
             step["exception"] = {"type": type_name(arg[0]), "message": exception_message(arg[1])}
@@ -308,12 +310,11 @@ class Engine:
     def _frame_record(self, frame, activation):
         names = frame.f_locals
         is_module = activation.id == 1
-        seen = activation.seen
-        for name in names:
-            if type(name) is str and name not in seen:
-                seen.add(name)
-                if not (name.startswith(".") or (is_module and name.startswith("__"))):
-                    activation.order.append(name)
+        # A function's locals are all str, so a C-level check skips the loop at
+        # most steps; a module's or class body's namespace may hold keys whose
+        # __hash__ is the program's, so it is walked with a type check.
+        if not (frame.f_code.co_flags & _CO_OPTIMIZED and activation.seen.issuperset(names)):
+            _learn_names(names, activation, is_module)
         value = self._encoder.value
         local_values = {name: value(names[name]) for name in activation.order if name in names}
         return {"id": activation.id, "name": frame.f_code.co_name,
@@ -403,6 +404,16 @@ def _unraisable_hook(fallback):
         if not isinstance(unraisable.exc_value, StopProgram):
             fallback(unraisable)
     return hook
+
+
+def _learn_names(names, activation, is_module):
+    """Append names bound since the last step, in their binding order."""
+    seen = activation.seen
+    for name in names:
+        if type(name) is str and name not in seen:
+            seen.add(name)
+            if not (name.startswith(".") or (is_module and name.startswith("__"))):
+                activation.order.append(name)
 
 
 def _checkpoint():

@@ -1,5 +1,6 @@
 """The caps one trace runs under, with their defaults and environment variables."""
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -30,16 +31,7 @@ class Limits:
 
     def as_record(self):
         """The caps as the record's `limits` object reports them."""
-        return {
-            "steps": self.steps,
-            "max_steps": self.max_steps,
-            "items_per_object": self.items_per_object,
-            "string_length": self.string_length,
-            "record_bytes": self.record_bytes,
-            "stdout_bytes": self.stdout_bytes,
-            "recursion_depth": self.recursion_depth,
-            "time_seconds": self.time_seconds,
-        }
+        return dataclasses.asdict(self)
 
 
 def _setting(name):

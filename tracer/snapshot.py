@@ -249,7 +249,6 @@ _OTHER_REPRS = {
         (staticmethod, _wrapper_repr),
         (classmethod, _wrapper_repr),
         (bytearray, None),  # cut to the string cap in other_repr
-        (type(None), repr),
     ]
 }
 

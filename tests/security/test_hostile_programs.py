@@ -72,12 +72,6 @@ def locals_at_end(record):
     return record["steps"][-1]["stack"][0]["locals"] if record["steps"] else {}
 
 
-def marker(tmp_path, name):
-    path = tmp_path / name
-    os.chmod(tmp_path, 0o777)
-    return path
-
-
 # name, program (after ESCAPE), what must hold of the record
 ATTEMPTS = [
     ("os_system", "r = attempt(lambda: os.system('touch {dir}/system'))", "no_file:system"),
