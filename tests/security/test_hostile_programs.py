@@ -246,3 +246,30 @@ def test_canary_reports_every_layer_holding():
     assert layers["descriptors"] == [0, 1, 2, 3, 4]  # 4 is the listing's own
     if os.getuid() == 0:
         assert layers["network_namespace"] is True
+
+
+def test_concurrency_setting_bounds_children_running_at_once(monkeypatch):
+    """With TRACER_CONCURRENCY=1 two runs never overlap (their own clocks say so)."""
+    from tracer.sandbox import Sandbox
+    monkeypatch.setenv("TRACER_CONCURRENCY", "1")
+    sandbox = Sandbox()
+    sandbox.start()
+    spans = []
+
+    def one():
+        record = json.loads(sandbox.run("import time\nstart = time.monotonic()\ntime.sleep(0.3)\n"
+                                        "end = time.monotonic()\n", "", 50))
+        names = locals_at_end(check_record(record))
+        spans.append((names["start"], names["end"]))
+
+    try:
+        threads = [threading.Thread(target=one) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        sandbox.stop()
+    spans.sort()
+    assert len(spans) == 3
+    assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:]))
