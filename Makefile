@@ -24,8 +24,21 @@ $(VENV)/.built: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-test: build
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+test: build $(VENV)/.test-built $(CHROMIUM)
 	$(BIN)/python -m pytest -q tests
+
+# What only the tests need stays out of requirements.txt, which is deployed.
+$(VENV)/.test-built: tests/requirements.txt $(VENV)/.built
+	$(BIN)/pip install --quiet -r tests/requirements.txt
+	touch $@
+
+# The browser test drives Debian's Chromium (browser downloads are not used).
+$(CHROMIUM):
+	$(SUDO) apt-get install -y --no-install-recommends chromium || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
 
 emulator: build
 	$(BIN)/functions-framework --target service --port $(PORT)

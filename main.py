@@ -1,7 +1,11 @@
 """The HTTP cloud function: a JSON request in, a trace record (or an error) out."""
 
+import base64
+import hashlib
 import json
+import re
 import threading
+from pathlib import Path
 
 import flask
 
@@ -21,6 +25,8 @@ def service(request):
     try:
         if request.method == "OPTIONS":
             return _response(b"", 204)
+        if request.method in ("GET", "HEAD"):
+            return _viewer_page()
         if request.method != "POST":
             raise RequestError(405, "method_not_allowed",
                                f"{request.method} is not allowed: send a POST with a JSON body")
@@ -52,6 +58,29 @@ def _sandbox():
             sandbox.start()  # raises SandboxUnavailable: checked again on the next request
             _sandbox_instance = sandbox
         return _sandbox_instance
+
+
+VIEWER_PAGE = (Path(__file__).resolve().parent / "res" / "viewer.html").read_bytes()
+
+
+def _content_security_policy(page):
+    """Allow the page's own inline script and style (by hash) and POSTs to this origin, nothing else."""
+    def hashes(tag):
+        blocks = re.findall(rb"<%s>(.*?)</%s>" % (tag, tag), page, re.DOTALL)
+        return " ".join("'sha256-%s'" % base64.b64encode(hashlib.sha256(block).digest()).decode()
+                        for block in blocks)
+    return (f"default-src 'none'; script-src {hashes(b'script')}; style-src {hashes(b'style')}; "
+            "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'")
+
+
+VIEWER_HEADERS = {"Content-Security-Policy": _content_security_policy(VIEWER_PAGE),
+                  "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+
+
+def _viewer_page():
+    response = _response(VIEWER_PAGE, 200, VIEWER_HEADERS)
+    response.content_type = "text/html; charset=utf-8"
+    return response
 
 
 def _read_body(request):

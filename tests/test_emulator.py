@@ -83,7 +83,7 @@ def test_bad_requests_over_http(server):
         ({"body": {"steps": "1"}}, 400, "invalid_request"),
         ({"body": {"source": ""}, "content_type": "text/plain"}, 415, "unsupported_media_type"),
         ({"body": {"source": "x" * 70000}}, 413, "payload_too_large"),
-        ({"method": "GET"}, 405, "method_not_allowed"),
+        ({"method": "PUT"}, 405, "method_not_allowed"),
         ({"method": "DELETE"}, 405, "method_not_allowed"),
     ]:
         got, headers, body = request(server, **kwargs)

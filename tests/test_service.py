@@ -10,7 +10,7 @@ import tracer
 from tests.conftest import REQUEST, check_error, check_record
 
 app = flask.Flask(__name__)
-app.add_url_rule("/", "service", lambda: main.service(flask.request), methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+app.add_url_rule("/", "service", lambda: main.service(flask.request), methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
 
 
 @pytest.fixture
@@ -72,7 +72,17 @@ def test_options_is_the_cors_preflight(client):
     assert_cors(response)
 
 
-@pytest.mark.parametrize("method", ["get", "put", "delete", "patch"])
+def test_get_is_the_viewer_page_and_head_its_headers(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert b'<button id="trace"' in page.data
+    assert "script-src 'sha256-" in page.headers["Content-Security-Policy"]
+    head = client.head("/")
+    assert head.status_code == 200 and head.data == b""
+    assert head.headers["Content-Security-Policy"] == page.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("method", ["put", "delete", "patch"])
 def test_other_methods_are_405(client, method):
     response = getattr(client, method)("/")
     error_of(response, 405, "method_not_allowed")
