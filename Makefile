@@ -37,8 +37,8 @@ $(VENV)/.test-built: tests/requirements.txt $(VENV)/.built
 
 # The browser test drives Debian's Chromium (browser downloads are not used).
 $(CHROMIUM):
-	$(SUDO) apt-get install -y --no-install-recommends chromium || \
-		($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium || \
+		($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 
 emulator: build
 	$(BIN)/functions-framework --target service --port $(PORT)

@@ -15,9 +15,9 @@ import types
 import warnings
 
 from . import outcome as outcomes
-from .record import RecordWriter
+from .record import RecordWriter, Step, encode
 from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLimit
-from .snapshot import PROGRAM_FILENAME, HeapEncoder, exception_message, type_name
+from .snapshot import PROGRAM_FILENAME, HeapEncoder, exception_message, same_objects, type_name
 
 _CO_OPTIMIZED = 0x01
 _CO_NEWLOCALS = 0x02
@@ -54,7 +54,8 @@ class StopProgram(BaseException):
 class Activation:
     """One run of one frame of the program, with its id for the whole trace."""
 
-    __slots__ = ("id", "order", "seen", "after_exception", "overflow")
+    __slots__ = ("id", "order", "seen", "after_exception", "overflow", "cached", "cached_at",
+                 "frame_text")
 
     def __init__(self, activation_id):
         self.id = activation_id
@@ -62,6 +63,9 @@ class Activation:
         self.seen = set()
         self.after_exception = False  # the last event here was "exception"
         self.overflow = False  # entered past the recursion limit; never shown
+        self.cached = None  # (fingerprint, JSON text, objects referred to) of the locals
+        self.cached_at = -1  # the step that cache was taken or confirmed at
+        self.frame_text = None  # (id, JSON text) of the frame at that step
 
 
 def _scheduler(thread_id, exception_type):
@@ -158,6 +162,7 @@ class Engine:
         self._writer = writer
         self._codes = {}  # id(code) -> code, for every code object of the program
         self._parent_code = {}  # id(code) -> the function code that defines it
+        self._names = {}  # id(code) -> its name as JSON text
         self._collect_codes(code, None)
         self._output = OutputCapture(self._limits.stdout_bytes)
         self._recursion = RecursionLimit(self._limits.recursion_depth, _RECURSION_CEILING)
@@ -167,6 +172,7 @@ class Engine:
         self._latest_by_code = {}  # id(code) -> id of its latest activation
         self._parents = {}  # id(function) -> frame id, fixed when first seen
         self._overflow_frames = []
+        self._ran_since_last_step = ()  # activations that may have run since the last step
         self._next_id = 1
         self._depth = 0
         self._steps = 0
@@ -178,6 +184,7 @@ class Engine:
 
     def _collect_codes(self, code, parent):
         self._codes[id(code)] = code
+        self._names[id(code)] = encode(code.co_name)
         self._parent_code[id(code)] = parent
         inner_parent = code if code.co_flags & _CO_NEWLOCALS else parent
         for constant in code.co_consts:
@@ -282,21 +289,26 @@ class Engine:
         encoder = self._encoder
         encoder.begin_step()
         self._frame = frame
-        stack = self._stack(frame)
-        step = {"event": event, "line": frame.f_lineno, "stack": stack, "heap": None}
+        chain = self._chain(frame)
+        frames = self._frames(chain)
+        extra = {}
         if event == "return" and not activation.after_exception:
-            step["return"] = encoder.value(arg)
+            extra["return"] = encoder.value(arg)
             if yielded:
-                step["yield"] = True
+                extra["yield"] = True
         elif event == "exception":
-            step["exception"] = {"type": type_name(arg[0]), "message": exception_message(arg[1])}
-        step["heap"] = encoder.heap()
+            extra["exception"] = {"type": type_name(arg[0]), "message": exception_message(arg[1])}
+        step = Step(event, frame.f_lineno, frames, encoder.heap(), extra)
         stdout = self._output.take()
         if not self._writer.add_step(step, stdout):
             self._stop_with("output_limit")
         self._steps += 1
+        # Until the next step, the top frame runs on, and after a return so does its caller.
+        top = chain[-1][1]
+        self._ran_since_last_step = (top, chain[-2][1]) if event == "return" and len(chain) > 1 else (top,)
 
-    def _stack(self, frame):
+    def _chain(self, frame):
+        """The program's shown frames on the stack, outermost first, with their activations."""
         chain = []
         while frame is not None:
             if id(frame.f_code) in self._codes:
@@ -305,20 +317,51 @@ class Engine:
                     chain.append((frame, activation))
             frame = frame.f_back
         chain.reverse()
-        return [self._frame_record(frame, activation) for frame, activation in chain]
+        return chain
 
-    def _frame_record(self, frame, activation):
-        names = frame.f_locals
-        is_module = activation.id == 1
-        # A function's locals are all str, so a C-level check skips the loop at
-        # most steps; a module's or class body's namespace may hold keys whose
-        # __hash__ is the program's, so it is walked with a type check.
-        if not (frame.f_code.co_flags & _CO_OPTIMIZED and activation.seen.issuperset(names)):
-            _learn_names(names, activation, is_module)
-        value = self._encoder.value
-        local_values = {name: value(names[name]) for name in activation.order if name in names}
-        return {"id": activation.id, "name": frame.f_code.co_name,
-                "line": frame.f_lineno, "locals": local_values}
+    def _frames(self, chain):
+        """(activation id, JSON text) per frame.
+
+        A frame's text is reused while the frame's line and the objects bound
+        to its names are the same ones. A function frame that has not run
+        since the last step (nor shares cells with one that has) cannot have
+        changed, so its locals are not even read.
+        """
+        encoder = self._encoder
+        previous_step = self._steps - 1
+        ran = self._ran_since_last_step
+        top = len(chain) - 1
+        frames = []
+        for index, (frame, activation) in enumerate(chain):
+            cached = activation.cached
+            code = frame.f_code
+            if (cached is not None and index != top and activation.cached_at == previous_step
+                    and activation not in ran and code.co_flags & _CO_OPTIMIZED
+                    and not code.co_cellvars and not code.co_freevars):
+                encoder.refer_again(cached[2])
+                activation.cached_at = self._steps
+                frames.append(activation.frame_text)
+                continue
+            names = frame.f_locals
+            # A function's locals are all str, so a C-level check skips the loop at
+            # most steps; a module's or class body's namespace may hold keys whose
+            # __hash__ is the program's, so it is walked with a type check.
+            if not (code.co_flags & _CO_OPTIMIZED and activation.seen.issuperset(names)):
+                _learn_names(names, activation, activation.id == 1)
+            bound = [name for name in activation.order if name in names]
+            fingerprint = (*bound, *[names[name] for name in bound])
+            if cached is not None and same_objects(cached[0], fingerprint):
+                encoder.refer_again(cached[2])
+                local_values = cached[1]
+            else:
+                local_values, referred = encoder.encode_with_refs(
+                    lambda: {name: encoder.value(names[name]) for name in bound})
+                activation.cached = (fingerprint, local_values, referred)
+            activation.cached_at = self._steps
+            activation.frame_text = (activation.id, '{"id":%d,"name":%s,"line":%d,"locals":%s}' % (
+                activation.id, self._names[id(code)], frame.f_lineno, local_values))
+            frames.append(activation.frame_text)
+        return frames
 
     def _parent_of(self, function):
         """The frame id of the activation that defined a nested function."""

@@ -1,36 +1,114 @@
 """Assembles the record as JSON text, one encoded step at a time.
 
 Steps are encoded as they are taken, so the size of the record is known
-at every step and the whole record is never held as Python objects.
+at every step and the whole record is never held as Python objects. A step
+arrives as a `Step` whose frames and heap objects are already JSON text;
+the full encoding writes every step whole, the delta encoding (see delta.py
+for the format and the decoder) only what changed since the step before.
 """
 
 import json
+import re
+
+ENCODINGS = ("full", "delta")
 
 # Room kept for the outcome (a traceback is at most a few KiB) and the limits.
 _TAIL_RESERVE = 64 * 1024
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def encode(value):
+    """Compact JSON text; a lone surrogate from the program is written as an escape."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate from the program: escape it
-        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
-    return text
+    return _escape_surrogates(text) if _SURROGATE.search(text) else text
 
 
-def assemble(step_texts, outcome, stdout, limits):
+def _escape_surrogates(text):
+    # Raw surrogates can only stand inside JSON strings, where the escape means the same.
+    return _SURROGATE.sub(lambda match: "\\u%04x" % ord(match.group()), text)
+
+
+def assemble(step_texts, outcome, stdout, limits, encoding="full"):
     """The record's bytes from its steps, already JSON text, and the rest."""
-    parts = ['{"steps":[', ",".join(step_texts), '],"outcome":', encode(outcome),
+    head = '{"encoding":"delta","steps":[' if encoding == "delta" else '{"steps":['
+    parts = [head, ",".join(step_texts), '],"outcome":', encode(outcome),
              ',"stdout":', encode(stdout), ',"limits":', encode(limits.as_record()), "}"]
     return "".join(parts).encode("utf-8")
 
 
+class Step:
+    """One step, its frames and heap objects already JSON text.
+
+    `frames` are (activation id, text) outermost first; `heap` maps heap id
+    to text in the record's order; `extra` holds `return`, `yield` or
+    `exception` as JSON values.
+    """
+
+    __slots__ = ("event", "line", "frames", "heap", "extra")
+
+    def __init__(self, event, line, frames, heap, extra):
+        self.event = event
+        self.line = line
+        self.frames = frames
+        self.heap = heap
+        self.extra = extra
+
+
+def full_text(step, previous, stdout):
+    parts = ['{"event":"', step.event, '","line":', str(step.line), ',"stack":[',
+             ",".join(text for _, text in step.frames), '],"heap":{',
+             ",".join(['"%d":%s' % item for item in step.heap.items()]), "}"]
+    return _finish(parts, step, stdout)
+
+
+def delta_text(step, previous, stdout):
+    """The step as a change to `previous` (None for the first step): see delta.py."""
+    old_frames = previous.frames if previous is not None else ()
+    old_heap = previous.heap if previous is not None else {}
+    keep = 0
+    for old, new in zip(old_frames, step.frames):
+        if old != new:
+            break
+        keep += 1
+    heap = step.heap
+    changed = ['"%d":%s' % (heap_id, text) for heap_id, text in heap.items()
+               if old_heap.get(heap_id) != text]
+    parts = ['{"event":"', step.event, '","line":', str(step.line), ',"keep":', str(keep),
+             ',"frames":[', ",".join(text for _, text in step.frames[keep:]), '],"heap":{',
+             ",".join(changed), "}"]
+    gone = [heap_id for heap_id in old_heap if heap_id not in heap]
+    if gone:
+        parts += [',"gone":', encode(gone)]
+    if not _follows_order(old_heap, heap, gone):
+        parts += [',"order":', encode(list(heap))]
+    return _finish(parts, step, stdout)
+
+
+def _follows_order(old_heap, heap, gone):
+    """Whether heap's order is old_heap's, less what is gone, then the new ids in their order."""
+    kept = [heap_id for heap_id in old_heap if heap_id in heap] if gone else list(old_heap)
+    return list(heap)[:len(kept)] == kept
+
+
+def _finish(parts, step, stdout):
+    for key, value in step.extra.items():
+        parts += [',"', key, '":', encode(value)]
+    if stdout:
+        parts += [',"stdout":', encode(stdout)]
+    parts.append("}")
+    return "".join(parts)
+
+
+_RENDERERS = {"full": full_text, "delta": delta_text}
+
+
 class RecordWriter:
-    def __init__(self, limits):
+    def __init__(self, limits, encoding="full"):
         self._limits = limits
+        self._encoding = encoding
+        self._render = _RENDERERS[encoding]
         self._encoded = []  # JSON text of every step
-        self._last = None  # the last step as a dict: trailing output may join it
+        self._last = None  # (step, the step before it, its stdout): trailing output may join it
         self._size = 0
         self._stdout = []
 
@@ -40,15 +118,16 @@ class RecordWriter:
 
     def add_step(self, step, stdout):
         """Add a step; False when it would take the record past its size cap."""
-        if stdout:
-            step["stdout"] = stdout
-        text = encode(step)
+        previous = self._last[0] if self._last is not None else None
+        text = self._render(step, previous, stdout)
+        if _SURROGATE.search(text):
+            text = _escape_surrogates(text)
         # the step, its output once more in the record's stdout, a comma
         added = len(text.encode("utf-8")) + (len(encode(stdout)) if stdout else 0) + 1
         if self._size + added + _TAIL_RESERVE > self._limits.record_bytes:
             return False
         self._encoded.append(text)
-        self._last = step
+        self._last = (step, previous, stdout)
         self._size += added
         if stdout:
             self._stdout.append(stdout)
@@ -60,12 +139,13 @@ class RecordWriter:
             return
         self._stdout.append(text)
         if self._last is not None:
-            self._last["stdout"] = self._last.get("stdout", "") + text
-            self._encoded[-1] = encode(self._last)
+            step, previous, stdout = self._last
+            self._last = (step, previous, stdout + text)
+            self._encoded[-1] = _escape_surrogates(self._render(step, previous, stdout + text))
 
     def finish(self, outcome, stdout):
         """The whole record as UTF-8 JSON bytes."""
-        return assemble(self._encoded, outcome, stdout, self._limits)
+        return assemble(self._encoded, outcome, stdout, self._limits, self._encoding)
 
 
 class StreamedRecord(RecordWriter):
@@ -77,8 +157,8 @@ class StreamedRecord(RecordWriter):
     the steps taken before a process is killed are not lost.
     """
 
-    def __init__(self, limits, send):
-        super().__init__(limits)
+    def __init__(self, limits, send, encoding="full"):
+        super().__init__(limits, encoding)
         self._send = send
 
     def add_step(self, step, stdout):

@@ -16,7 +16,10 @@ import enum
 import fractions
 import itertools
 import math
+import operator
 import types
+
+from .record import encode
 
 MAX_EXACT_INT = 2**53 - 1
 PROGRAM_FILENAME = "<source>"
@@ -298,10 +301,17 @@ class _TypeLayout:
 
 
 class HeapEncoder:
-    """Turns values into JSON values, collecting the heap of one step.
+    """Turns values into JSON values, collecting the heap of one step as JSON text.
 
     Heap ids are handed out once per object for the whole trace, and every
     object given an id is kept alive, so no id is ever reused.
+
+    An object's text is cached with a fingerprint: the objects its text is
+    made of (its class, its length, its items, keys, values or attributes).
+    Fingerprints are compared by identity, never with `==` (which could run
+    the program's `__eq__`), and hold what they name alive, so an unchanged
+    fingerprint means unchanged text: most objects are encoded once, not at
+    every step.
     """
 
     def __init__(self, limits, parent_of):
@@ -311,8 +321,10 @@ class HeapEncoder:
         self._ids = {}  # id(obj) -> heap id
         self._alive = []
         self._layouts = {}  # id(cls) -> _TypeLayout
+        self._cache = {}  # heap id -> (fingerprint, text, objects it refers to)
         self._heap = {}
         self._pending = []
+        self._collected = None  # the objects referred to by what is being encoded
 
     def begin_step(self):
         self._heap = {}
@@ -352,41 +364,128 @@ class HeapEncoder:
             heap_id = len(self._alive) + 1
             self._ids[key] = heap_id
             self._alive.append(obj)
+        if self._collected is not None:
+            self._collected.append(obj)
         if heap_id not in self._heap:
             self._heap[heap_id] = None  # placeholder keeps discovery order
             self._pending.append((heap_id, obj))
         return heap_id
 
+    def encode_with_refs(self, build):
+        """`encode(build())`, and the objects it referred to, in order."""
+        self._collected = referred = []
+        try:
+            return encode(build()), referred
+        finally:
+            self._collected = None
+
+    def refer_again(self, referred):
+        """Puts what a cached text refers to into this step's heap, as encoding it would."""
+        for obj in referred:
+            self._reference(obj)
+
     def heap(self):
-        """The step's heap: every object referenced so far, and all they reach."""
+        """The step's heap, {heap id: JSON text}: every object referenced so far, and all they reach."""
         pending = self._pending
         while pending:
             heap_id, obj = pending.pop()
-            self._heap[heap_id] = self._object(obj)
+            self._heap[heap_id] = self._object_text(heap_id, obj)
         return self._heap
+
+    def _object_text(self, heap_id, obj):
+        fingerprint = self._fingerprint(obj)
+        entry = self._cache.get(heap_id)
+        if entry is not None and fingerprint is not None and same_objects(entry[0], fingerprint):
+            self.refer_again(entry[2])
+            return entry[1]
+        text, referred = self.encode_with_refs(lambda: self._object(obj))
+        if fingerprint is not None:
+            self._cache[heap_id] = (fingerprint, text, referred)
+        return text
 
     # -- heap objects, by kind
 
-    def _object(self, obj):
-        cls = type(obj)
+    def _kind(self, obj, cls):
         if issubclass(cls, (list, tuple, set, frozenset, collections.deque)):
-            return self._sequence(obj, cls)
+            return "sequence"
         if issubclass(cls, dict):
-            return self._mapping(obj, cls)
+            return "mapping"
         if issubclass(cls, type):
             if is_program_class(obj):
-                return self._class(obj, cls)
+                return "class"
         elif cls is types.FunctionType:
             if is_program_code(obj.__code__):
-                return self._function(obj, obj, cls, bound=False)
+                return "function"
         elif cls is types.MethodType:
             func = obj.__func__
             if type(func) is types.FunctionType and is_program_code(func.__code__):
-                return self._function(obj, func, cls, bound=True)
+                return "method"
         elif is_program_class(cls):
+            return "instance"
+        return "other"
+
+    def _object(self, obj):
+        cls = type(obj)
+        kind = self._kind(obj, cls)
+        if kind == "sequence":
+            return self._sequence(obj, cls)
+        if kind == "mapping":
+            return self._mapping(obj, cls)
+        if kind == "class":
+            return self._class(obj, cls)
+        if kind == "function":
+            return self._function(obj, obj, cls, bound=False)
+        if kind == "method":
+            return self._function(obj, obj.__func__, cls, bound=True)
+        if kind == "instance":
             return self._instance(obj, cls)
         return {"kind": "other", "type": _type_name(cls),
                 "repr": other_repr(obj, self._string_cap)}
+
+    def _fingerprint(self, obj):
+        """The objects obj's text is made of; None where that cannot be told cheaply."""
+        cls = type(obj)
+        cap = self._items_cap
+        if cls is list or cls is tuple:  # the hot path: exact types, safe to slice
+            return (cls, len(obj), *(obj if len(obj) <= cap else obj[:cap]))
+        if cls is dict:
+            if len(obj) <= cap:
+                return (cls, len(obj), *obj, *obj.values())
+            return (cls, len(obj), *itertools.chain.from_iterable(itertools.islice(obj.items(), cap)))
+        kind = self._kind(obj, cls)
+        if kind == "sequence":
+            base = next(b for b in (list, tuple, set, frozenset, collections.deque) if issubclass(cls, b))
+            return (cls, _type_name(cls), base.__len__(obj), *itertools.islice(base.__iter__(obj), cap))
+        if kind == "mapping":
+            items_of = collections.OrderedDict.items if issubclass(cls, collections.OrderedDict) else dict.items
+            return (cls, _type_name(cls), dict.__len__(obj),
+                    *itertools.chain.from_iterable(itertools.islice(items_of(obj), cap)))
+        if kind == "instance":
+            layout = self._layout(cls)
+            parts = [cls, _type_name(cls)]
+            for _name, member in layout.slots:
+                try:
+                    parts.append(member.__get__(obj, cls))
+                except AttributeError:
+                    parts.append(_MISSING)
+            if layout.dict_getter is not None:
+                try:
+                    attributes = layout.dict_getter(obj, cls)
+                except Exception:
+                    return None
+                parts.append(attributes)
+                if attributes is not None and issubclass(type(attributes), dict):
+                    parts.extend(itertools.chain.from_iterable(_dict_items(attributes)))
+            return tuple(parts)
+        if kind == "class":
+            return (cls, _type_name(cls), _type_name(obj), *_type_bases(obj),
+                    *itertools.chain.from_iterable(_dict_items(_type_dict(obj).copy())))
+        if kind == "function":
+            return (cls, obj.__name__, obj.__code__, obj.__defaults__, obj.__kwdefaults__)
+        if kind == "method":
+            func = obj.__func__
+            return (cls, func, func.__name__, func.__code__, func.__defaults__, func.__kwdefaults__)
+        return None
 
     def _items(self, iterator, length):
         items = [self.value(item) for item in itertools.islice(iterator, self._items_cap)]
@@ -507,3 +606,8 @@ def signature(func, skip_first=False):
 
 
 _MISSING = object()
+
+
+def same_objects(first, second):
+    """Whether two tuples hold the very same objects, in order (never calls __eq__)."""
+    return len(first) == len(second) and all(map(operator.is_, first, second))

@@ -1,0 +1,17 @@
+# 8x8 matrix multiply with nested lists.
+N = 8
+a = [[(i + j) % 5 for j in range(N)] for i in range(N)]
+b = [[(i * j) % 7 for j in range(N)] for i in range(N)]
+
+def multiply(x, y):
+    result = [[0] * N for _ in range(N)]
+    for i in range(N):
+        for j in range(N):
+            total = 0
+            for k in range(N):
+                total += x[i][k] * y[k][j]
+            result[i][j] = total
+    return result
+
+while True:
+    c = multiply(a, b)
