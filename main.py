@@ -38,7 +38,8 @@ def service(request):
         headers = {"Allow": "GET, POST, OPTIONS"} if error.status == 405 else {}
         return _response(json.dumps(error.body()).encode(), error.status, headers)
     try:
-        record = _sandbox().run(trace_request.source, trace_request.input, trace_request.steps)
+        record = _sandbox().run(trace_request.source, trace_request.input, trace_request.steps,
+                                trace_request.encoding)
     except SandboxUnavailable as error:
         body = {"error": {"code": "service_unavailable", "message": str(error)}}
         return _response(json.dumps(body).encode(), 503)

@@ -34,3 +34,11 @@ def test_cli_steps_pretty_and_stdin_program():
 def test_cli_reports_a_missing_file_and_bad_steps():
     assert cli("/nonexistent/program.py").returncode == 2
     assert "--steps" in cli("-", "--steps", "0", stdin="").stderr
+
+
+def test_cli_delta_encoding():
+    result = cli(str(fixtures.RES / "seed.py"), "--input", str(fixtures.RES / "seed.in"), "--encoding", "delta")
+    assert result.returncode == 0
+    record = json.loads(result.stdout)
+    assert record["encoding"] == "delta"
+    assert check_record(tracer.decode(record)) == tracer.trace(fixtures.source("seed"), fixtures.input_text("seed"))

@@ -7,7 +7,7 @@ import pytest
 
 import main
 import tracer
-from tests.conftest import REQUEST, check_error, check_record
+from tests.conftest import RECORD, REQUEST, check_error, check_record
 
 app = flask.Flask(__name__)
 app.add_url_rule("/", "service", lambda: main.service(flask.request), methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
@@ -45,6 +45,19 @@ def test_post_returns_the_record_that_trace_json_gives(client):
     assert response.data == tracer.trace_json(body["source"], body["input"], 100)
     record = check_record(response.get_json())
     assert record["stdout"] == "abab\n"
+
+
+def test_delta_encoding_through_the_sandbox_decodes_to_the_full_record(client):
+    source = "def grow(xs):\n    xs.append(len(xs))\n    return xs\n\nys = []\nfor _ in range(3):\n    grow(ys)\nprint(ys)\n"
+    body = {"source": source, "steps": 100, "encoding": "delta"}
+    REQUEST.validate(body)
+    delta = post(client, body)
+    assert delta.status_code == 200
+    RECORD.validate(delta.get_json())
+    record = check_record(tracer.decode(delta.get_json()))
+    full = post(client, {"source": source, "steps": 100})
+    assert record == full.get_json() and record["stdout"] == "[0, 1, 2]\n"
+    assert len(delta.data) < len(full.data) / 2
 
 
 def test_defaults_apply_to_missing_fields(client):
@@ -113,6 +126,9 @@ def test_non_json_content_type_is_415(client, content_type):
     ({"input": ["a"]}, "input"),
     ({"source": "", "extra": 1}, "extra"),
     (b'{"source": "\\ud800"}', "surrogate"),
+    ({"encoding": "compact"}, "encoding"),
+    ({"encoding": None}, "encoding"),
+    ({"encoding": ["delta"]}, "encoding"),
 ])
 def test_invalid_bodies_are_400_with_a_clear_message(client, body, fragment):
     assert fragment in error_of(post(client, body), 400, "invalid_request")

@@ -7,20 +7,22 @@
 
 import json
 
+from .delta import decode
 from .engine import Engine
 from .limits import DEFAULT_STEPS, limits_for
 
-__all__ = ["trace", "trace_json", "DEFAULT_STEPS"]
+__all__ = ["trace", "trace_json", "decode", "DEFAULT_STEPS"]
 
 
-def trace_json(source, input="", steps=DEFAULT_STEPS):
+def trace_json(source, input="", steps=DEFAULT_STEPS, encoding="full"):
     """The record as UTF-8 JSON bytes: exactly the service's response body.
 
-    `steps` above the configured maximum (TRACER_MAX_STEPS) is clamped to it.
+    `steps` above the configured maximum (TRACER_MAX_STEPS) is clamped to it;
+    `encoding` is "full" or "delta" (see tracer.delta).
     """
-    return Engine(source, input, limits_for(steps)).run()
+    return Engine(source, input, limits_for(steps), encoding=encoding).run()
 
 
-def trace(source, input="", steps=DEFAULT_STEPS):
+def trace(source, input="", steps=DEFAULT_STEPS, encoding="full"):
     """The record as a dict; see trace_json."""
-    return json.loads(trace_json(source, input, steps))
+    return json.loads(trace_json(source, input, steps, encoding))

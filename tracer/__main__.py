@@ -1,10 +1,11 @@
-"""python -m tracer PROGRAM [--input FILE] [--steps N] [--pretty]: print the record."""
+"""python -m tracer PROGRAM [--input FILE] [--steps N] [--encoding full|delta] [--pretty]: print the record."""
 
 import argparse
 import json
 import sys
 
 from . import DEFAULT_STEPS, trace_json
+from .record import ENCODINGS
 
 
 def main(argv=None):
@@ -13,6 +14,8 @@ def main(argv=None):
     parser.add_argument("--input", metavar="FILE", help="a file whose text the program reads as stdin")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                         help=f"the most steps to record (default {DEFAULT_STEPS}; clamped to TRACER_MAX_STEPS)")
+    parser.add_argument("--encoding", choices=ENCODINGS, default="full",
+                        help="full steps (default) or only what changed at each step")
     parser.add_argument("--pretty", action="store_true", help="indent the JSON")
     args = parser.parse_args(argv)
     if args.steps < 1:
@@ -22,7 +25,7 @@ def main(argv=None):
         input_text = _read(args.input) if args.input else ""
     except OSError as error:
         parser.error(str(error))
-    record = trace_json(source, input_text, args.steps)
+    record = trace_json(source, input_text, args.steps, args.encoding)
     if args.pretty:
         record = json.dumps(json.loads(record), indent=2, ensure_ascii=False).encode("utf-8")
     sys.stdout.buffer.write(record + b"\n")

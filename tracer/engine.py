@@ -87,19 +87,20 @@ class Engine:
     run as `memory_limit`.
     """
 
-    def __init__(self, source, input_text, limits, writer=None, sandboxed=False):
+    def __init__(self, source, input_text, limits, writer=None, sandboxed=False, encoding="full"):
         self._source = source
         self._input = input_text
         self._limits = limits
         self._lines = source.splitlines()
         self._given_writer = writer
         self._sandboxed = sandboxed
+        self._encoding = encoding
 
     # -- running
 
     def run(self):
         """Trace the program; return what the writer's finish returns (the record's bytes)."""
-        writer = self._given_writer or RecordWriter(self._limits)
+        writer = self._given_writer or RecordWriter(self._limits, self._encoding)
         try:
             code = compile(self._source, PROGRAM_FILENAME, "exec", dont_inherit=True)
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as error:

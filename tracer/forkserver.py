@@ -71,7 +71,7 @@ def _child(fd, control_fd, settings, program, canary=False):
     request = _read_request()
     limits = Limits(**request["limits"])
     engine = Engine(request["source"], request["input"], limits,
-                    writer=StreamedRecord(limits, _write), sandboxed=True)
+                    writer=StreamedRecord(limits, _write, request["encoding"]), sandboxed=True)
     engine.run()
     return 0
 

@@ -8,10 +8,11 @@ import json
 from dataclasses import dataclass
 
 from .limits import DEFAULT_STEPS
+from .record import ENCODINGS
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_FIELD_BYTES = 64 * 1024
-FIELDS = ("source", "input", "steps")
+FIELDS = ("source", "input", "steps", "encoding")
 
 
 class RequestError(Exception):
@@ -38,6 +39,7 @@ class TraceRequest:
     source: str = ""
     input: str = ""
     steps: int = DEFAULT_STEPS
+    encoding: str = "full"
 
 
 def _reject_constant(name):
@@ -61,7 +63,7 @@ def parse_body(body):
             raise too_large(f"{name} is larger than {MAX_FIELD_BYTES} bytes as UTF-8")
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
-        raise invalid(f"unknown field {unknown[0]!r}; the fields are source, input and steps")
+        raise invalid(f"unknown field {unknown[0]!r}; the fields are source, input, steps and encoding")
     for name in ("source", "input"):
         value = fields.get(name, "")
         if not isinstance(value, str):
@@ -73,4 +75,8 @@ def parse_body(body):
     steps = fields.get("steps", DEFAULT_STEPS)
     if type(steps) is not int or steps < 1:
         raise invalid("steps must be an integer >= 1")
-    return TraceRequest(source=fields.get("source", ""), input=fields.get("input", ""), steps=steps)
+    encoding = fields.get("encoding", "full")
+    if not isinstance(encoding, str) or encoding not in ENCODINGS:
+        raise invalid('encoding must be "full" or "delta"')
+    return TraceRequest(source=fields.get("source", ""), input=fields.get("input", ""), steps=steps,
+                        encoding=encoding)

@@ -93,15 +93,16 @@ class Sandbox:
 
     # -- one run
 
-    def run(self, source, input_text, steps):
+    def run(self, source, input_text, steps, encoding="full"):
         """The record's bytes for one program, traced in its own child."""
         limits = limits_for(steps)
-        request = {"source": source, "input": input_text, "limits": limits.as_record()}
+        request = {"source": source, "input": input_text, "limits": limits.as_record(),
+                   "encoding": encoding}
         deadline = time.monotonic() + limits.time_seconds + _GRACE_SECONDS
         with self._slots:
             lines, ending = self._exchange(b"t", request, deadline, limits.record_bytes + _REPLY_MARGIN,
                                            limits.steps)
-        return _assemble(lines, ending, limits)
+        return _assemble(lines, ending, limits, encoding)
 
     def _exchange(self, kind, request, deadline, byte_cap, step_cap):
         """(lines read, how reading ended: "end", "timeout", "eof", "too_big", "too_many_steps")."""
@@ -188,7 +189,7 @@ def _read_reply(connection, deadline, byte_cap, step_cap):
     return lines, ending
 
 
-def _assemble(lines, ending, limits):
+def _assemble(lines, ending, limits, encoding):
     """The record from the child's lines, checked line by line before it is trusted."""
     steps = []
     stdout = []
@@ -204,7 +205,7 @@ def _assemble(lines, ending, limits):
         if not isinstance(message, dict):
             ending = "invalid"
             break
-        if "step" in message and _is_step(message["step"]):
+        if "step" in message and _is_step(message["step"], encoding):
             last_step = message["step"]
             steps.append(text[len('{"step":'):-1])
             stdout.append(last_step.get("stdout", ""))
@@ -225,13 +226,16 @@ def _assemble(lines, ending, limits):
         outcome, output = stopped(status, limits, len(steps)), "".join(stdout)
         if ending == "invalid":
             outcome["message"] = "The program's process sent back something that is not a record"
-    return assemble(steps, outcome, output, limits)
+    return assemble(steps, outcome, output, limits, encoding)
 
 
-def _is_step(step):
-    return (isinstance(step, dict) and step.get("event") in _EVENTS
-            and isinstance(step.get("line"), int) and isinstance(step.get("stack"), list)
-            and isinstance(step.get("heap"), dict) and isinstance(step.get("stdout", ""), str))
+def _is_step(step, encoding):
+    if not (isinstance(step, dict) and step.get("event") in _EVENTS and isinstance(step.get("line"), int)
+            and isinstance(step.get("heap"), dict) and isinstance(step.get("stdout", ""), str)):
+        return False
+    if encoding == "delta":
+        return isinstance(step.get("keep"), int) and isinstance(step.get("frames"), list)
+    return isinstance(step.get("stack"), list)
 
 
 def _is_tail(tail):
