@@ -49,6 +49,7 @@ fixtures: build
 
 # Timings are reported, never asserted.
 bench: build
+	$(BIN)/python -m bench.performance
 	$(BIN)/python -m bench.isolation
 
 deploy:

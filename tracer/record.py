@@ -28,12 +28,21 @@ def _escape_surrogates(text):
     return _SURROGATE.sub(lambda match: "\\u%04x" % ord(match.group()), text)
 
 
-def assemble(step_texts, outcome, stdout, limits, encoding="full"):
-    """The record's bytes from its steps, already JSON text, and the rest."""
-    head = '{"encoding":"delta","steps":[' if encoding == "delta" else '{"steps":['
-    parts = [head, ",".join(step_texts), '],"outcome":', encode(outcome),
-             ',"stdout":', encode(stdout), ',"limits":', encode(limits.as_record()), "}"]
-    return "".join(parts).encode("utf-8")
+def assemble(steps, outcome, stdout, limits, encoding="full"):
+    """The record's bytes from its steps, already UTF-8 JSON, and the rest.
+
+    One join, so a big record is held twice at most: as its steps, then whole.
+    """
+    head = b'{"encoding":"delta","steps":[' if encoding == "delta" else b'{"steps":['
+    tail = '],"outcome":%s,"stdout":%s,"limits":%s}' % (encode(outcome), encode(stdout),
+                                                         encode(limits.as_record()))
+    parts = [head]
+    for index, step in enumerate(steps):
+        if index:
+            parts.append(b",")
+        parts.append(step)
+    parts.append(tail.encode("utf-8"))
+    return b"".join(parts)
 
 
 class Step:
@@ -107,7 +116,7 @@ class RecordWriter:
         self._limits = limits
         self._encoding = encoding
         self._render = _RENDERERS[encoding]
-        self._encoded = []  # JSON text of every step
+        self._encoded = []  # every step as UTF-8 JSON
         self._last = None  # (step, the step before it, its stdout): trailing output may join it
         self._size = 0
         self._stdout = []
@@ -122,11 +131,12 @@ class RecordWriter:
         text = self._render(step, previous, stdout)
         if _SURROGATE.search(text):
             text = _escape_surrogates(text)
+        encoded = text.encode("utf-8")
         # the step, its output once more in the record's stdout, a comma
-        added = len(text.encode("utf-8")) + (len(encode(stdout)) if stdout else 0) + 1
+        added = len(encoded) + (len(encode(stdout)) if stdout else 0) + 1
         if self._size + added + _TAIL_RESERVE > self._limits.record_bytes:
             return False
-        self._encoded.append(text)
+        self._encoded.append(encoded)
         self._last = (step, previous, stdout)
         self._size += added
         if stdout:
@@ -141,11 +151,12 @@ class RecordWriter:
         if self._last is not None:
             step, previous, stdout = self._last
             self._last = (step, previous, stdout + text)
-            self._encoded[-1] = _escape_surrogates(self._render(step, previous, stdout + text))
+            self._encoded[-1] = _escape_surrogates(self._render(step, previous, stdout + text)).encode("utf-8")
 
     def finish(self, outcome, stdout):
         """The whole record as UTF-8 JSON bytes."""
-        return assemble(self._encoded, outcome, stdout, self._limits, self._encoding)
+        steps, self._encoded = self._encoded, []
+        return assemble(steps, outcome, stdout, self._limits, self._encoding)
 
 
 class StreamedRecord(RecordWriter):
@@ -164,7 +175,7 @@ class StreamedRecord(RecordWriter):
     def add_step(self, step, stdout):
         added = super().add_step(step, stdout)
         if added:
-            self._send(b'{"step":' + self._encoded.pop().encode("utf-8") + b"}\n")
+            self._send(b'{"step":' + self._encoded.pop() + b"}\n")
         return added
 
     def append_stdout(self, text):

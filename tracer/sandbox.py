@@ -207,7 +207,7 @@ def _assemble(lines, ending, limits, encoding):
             break
         if "step" in message and _is_step(message["step"], encoding):
             last_step = message["step"]
-            steps.append(text[len('{"step":'):-1])
+            steps.append(line[len(b'{"step":'):-1])
             stdout.append(last_step.get("stdout", ""))
         elif "end" in message and _is_tail(message["end"]):
             tail = message["end"]
@@ -219,7 +219,7 @@ def _assemble(lines, ending, limits, encoding):
         shown = "".join(stdout)
         if output != shown and output.startswith(shown) and last_step is not None:
             last_step["stdout"] = last_step.get("stdout", "") + output[len(shown):]
-            steps[-1] = encode(last_step)
+            steps[-1] = encode(last_step).encode("utf-8")
     else:
         status = {"timeout": "time_limit", "too_big": "output_limit",
                   "too_many_steps": "step_limit"}.get(ending, "crash")

@@ -1,4 +1,5 @@
 # A binary search tree of user objects, growing to about 200 nodes.
+ROUNDS = 1000000  # the bench sets how many
 class Node:
     def __init__(self, key):
         self.key = key
@@ -30,7 +31,7 @@ class Tree:
 
 tree = Tree()
 key = 1
-while True:
+for round_number in range(ROUNDS):
     key = (key * 7919) % 1009
     tree.insert(key)
     if tree.size >= 200:

@@ -1,4 +1,5 @@
 # Bubble sort of a 40-item list, again and again until the step limit.
+ROUNDS = 1000000  # the bench sets how many
 def bubble_sort(items):
     n = len(items)
     for i in range(n):
@@ -7,8 +8,6 @@ def bubble_sort(items):
                 items[j], items[j + 1] = items[j + 1], items[j]
     return items
 
-rounds = 0
-while True:
+for round_number in range(ROUNDS):
     data = [(i * 37) % 40 for i in range(40)]
     bubble_sort(data)
-    rounds += 1

@@ -1,4 +1,5 @@
 # Generators and closures.
+ROUNDS = 1000000  # the bench sets how many
 def counter(start):
     count = start
     def step(by):
@@ -18,6 +19,6 @@ def scaled(values, factor):
         yield value * factor
 
 tick = counter(0)
-while True:
+for round_number in range(ROUNDS):
     for value in scaled(evens(20), 3):
         total = tick(value)

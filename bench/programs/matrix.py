@@ -1,4 +1,5 @@
 # 8x8 matrix multiply with nested lists.
+ROUNDS = 1000000  # the bench sets how many
 N = 8
 a = [[(i + j) % 5 for j in range(N)] for i in range(N)]
 b = [[(i * j) % 7 for j in range(N)] for i in range(N)]
@@ -13,5 +14,5 @@ def multiply(x, y):
             result[i][j] = total
     return result
 
-while True:
+for round_number in range(ROUNDS):
     c = multiply(a, b)
