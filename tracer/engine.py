@@ -55,10 +55,13 @@ class Activation:
     """One run of one frame of the program, with its id for the whole trace."""
 
     __slots__ = ("id", "order", "seen", "after_exception", "overflow", "cached", "cached_at",
-                 "frame_text")
+                 "frame_text", "suspendable")
 
-    def __init__(self, activation_id):
+    def __init__(self, activation_id, code):
         self.id = activation_id
+        # Its locals cannot change while it waits for a call to return: no
+        # cells shared with other frames, not a module or class namespace.
+        self.suspendable = bool(code.co_flags & _CO_OPTIMIZED) and not code.co_cellvars and not code.co_freevars
         self.order = []  # local names in the order they were first bound
         self.seen = set()
         self.after_exception = False  # the last event here was "exception"
@@ -250,7 +253,7 @@ class Engine:
         return self._on_event
 
     def _enter(self, frame):
-        activation = Activation(self._next_id)
+        activation = Activation(self._next_id, frame.f_code)
         self._next_id += 1
         self._activations[frame] = activation
         self._latest_by_code[id(frame.f_code)] = activation.id
@@ -335,14 +338,13 @@ class Engine:
         frames = []
         for index, (frame, activation) in enumerate(chain):
             cached = activation.cached
-            code = frame.f_code
-            if (cached is not None and index != top and activation.cached_at == previous_step
-                    and activation not in ran and code.co_flags & _CO_OPTIMIZED
-                    and not code.co_cellvars and not code.co_freevars):
+            if (index != top and activation.cached_at == previous_step and activation.suspendable
+                    and activation not in ran):
                 encoder.refer_again(cached[2])
                 activation.cached_at = self._steps
                 frames.append(activation.frame_text)
                 continue
+            code = frame.f_code
             names = frame.f_locals
             # A function's locals are all str, so a C-level check skips the loop at
             # most steps; a module's or class body's namespace may hold keys whose

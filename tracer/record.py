@@ -129,7 +129,7 @@ class RecordWriter:
         """Add a step; False when it would take the record past its size cap."""
         previous = self._last[0] if self._last is not None else None
         text = self._render(step, previous, stdout)
-        if _SURROGATE.search(text):
+        if not text.isascii() and _SURROGATE.search(text):
             text = _escape_surrogates(text)
         encoded = text.encode("utf-8")
         # the step, its output once more in the record's stdout, a comma

@@ -256,6 +256,22 @@ _OTHER_REPRS = {
 }
 
 
+_GENERATOR_TYPES = (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)
+
+
+def _other_fingerprint(obj, cls):
+    """What other_repr's text depends on, for the kinds whose repr is cheap to fingerprint."""
+    if cls in _GENERATOR_TYPES:
+        return (cls, obj.__qualname__)
+    if cls is range or cls is types.BuiltinFunctionType:
+        return _IMMUTABLE
+    if cls is types.ModuleType:
+        return (cls, _dict_get(_module_dict(obj), "__name__"))
+    if id(cls) in _OTHER_REPRS or issubclass(cls, (type, BaseException)):
+        return None
+    return (cls, _type_module(cls), _type_qualname(cls))
+
+
 def other_repr(obj, limit):
     cls = type(obj)
     entry = _OTHER_REPRS.get(id(cls))
@@ -393,8 +409,11 @@ class HeapEncoder:
         return self._heap
 
     def _object_text(self, heap_id, obj):
-        fingerprint = self._fingerprint(obj)
         entry = self._cache.get(heap_id)
+        if entry is not None and entry[0] is _IMMUTABLE:
+            self.refer_again(entry[2])
+            return entry[1]
+        fingerprint = self._fingerprint(obj)
         if entry is not None and fingerprint is not None and same_objects(entry[0], fingerprint):
             self.refer_again(entry[2])
             return entry[1]
@@ -443,11 +462,17 @@ class HeapEncoder:
                 "repr": other_repr(obj, self._string_cap)}
 
     def _fingerprint(self, obj):
-        """The objects obj's text is made of; None where that cannot be told cheaply."""
+        """The objects obj's text is made of; None where that cannot be told cheaply.
+
+        An exact tuple or frozenset holds the same objects for its whole
+        life, and its text names them only by value or heap id: _IMMUTABLE.
+        """
         cls = type(obj)
         cap = self._items_cap
-        if cls is list or cls is tuple:  # the hot path: exact types, safe to slice
+        if cls is list:  # the hot path: an exact list, safe to slice
             return (cls, len(obj), *(obj if len(obj) <= cap else obj[:cap]))
+        if cls is tuple or cls is frozenset:
+            return _IMMUTABLE
         if cls is dict:
             if len(obj) <= cap:
                 return (cls, len(obj), *obj, *obj.values())
@@ -485,7 +510,7 @@ class HeapEncoder:
         if kind == "method":
             func = obj.__func__
             return (cls, func, func.__name__, func.__code__, func.__defaults__, func.__kwdefaults__)
-        return None
+        return _other_fingerprint(obj, cls)
 
     def _items(self, iterator, length):
         items = [self.value(item) for item in itertools.islice(iterator, self._items_cap)]
@@ -606,6 +631,7 @@ def signature(func, skip_first=False):
 
 
 _MISSING = object()
+_IMMUTABLE = (object(),)  # a fingerprint that never needs comparing
 
 
 def same_objects(first, second):
