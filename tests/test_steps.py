@@ -177,3 +177,12 @@ def test_record_size_cap_gives_output_limit_with_the_steps_that_fit(monkeypatch)
     assert record["outcome"]["status"] == "output_limit"
     assert 0 < len(record["steps"]) < 10000
     assert len(tracer.trace_json("x = list(range(100))\nwhile True:\n    x.append(1)", "", 10000)) <= 200 * 1024
+
+
+def test_nested_module_comprehensions_run_as_untraced():
+    """On 3.12 reading the module's f_locals inside an inlined comprehension made CPython
+    write None into the outer comprehension's variable; the module frame shows globals."""
+    source = "N = 3\ngrid = [[(i + j) % 5 for j in range(N)] for i in range(N)]\nprint(grid)\nprint('i' in globals())\n"
+    record = run(source, steps=1000)
+    assert record["outcome"]["status"] == "ok"
+    assert record["stdout"] == "[[0, 1, 2], [1, 2, 3], [2, 3, 4]]\nFalse\n"

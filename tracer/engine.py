@@ -345,7 +345,10 @@ class Engine:
                 frames.append(activation.frame_text)
                 continue
             code = frame.f_code
-            names = frame.f_locals
+            # The module's namespace is its globals. Reading f_locals there would
+            # also copy 3.12's inlined-comprehension variables out and back, and
+            # CPython 3.12 writes None into an outer one on the way back.
+            names = frame.f_globals if activation.id == 1 else frame.f_locals
             # A function's locals are all str, so a C-level check skips the loop at
             # most steps; a module's or class body's namespace may hold keys whose
             # __hash__ is the program's, so it is walked with a type check.
