@@ -39,7 +39,7 @@ def service(request):
         return _response(json.dumps(error.body()).encode(), error.status, headers)
     try:
         record = _sandbox().run(trace_request.source, trace_request.input, trace_request.steps,
-                                trace_request.encoding)
+                                trace_request.encoding, trace_request.format)
     except SandboxUnavailable as error:
         body = {"error": {"code": "service_unavailable", "message": str(error)}}
         return _response(json.dumps(body).encode(), 503)

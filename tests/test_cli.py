@@ -42,3 +42,13 @@ def test_cli_delta_encoding():
     record = json.loads(result.stdout)
     assert record["encoding"] == "delta"
     assert check_record(tracer.decode(record)) == tracer.trace(fixtures.source("seed"), fixtures.input_text("seed"))
+
+
+def test_cli_python_tutor_format():
+    result = cli("-", "--format", "pythontutor", stdin="x = [1]\nprint(x)\n")
+    assert result.returncode == 0
+    trace = json.loads(result.stdout)
+    assert trace["code"] == "x = [1]\nprint(x)\n"
+    assert [step["event"] for step in trace["trace"]] == ["step_line", "step_line", "return"]
+    assert trace["trace"][-1]["stdout"] == "[1]\n"
+    assert cli("-", "--format", "pythontutor", "--encoding", "delta", stdin="").returncode == 2

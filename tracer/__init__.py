@@ -14,15 +14,17 @@ from .limits import DEFAULT_STEPS, limits_for
 __all__ = ["trace", "trace_json", "decode", "DEFAULT_STEPS"]
 
 
-def trace_json(source, input="", steps=DEFAULT_STEPS, encoding="full"):
+def trace_json(source, input="", steps=DEFAULT_STEPS, encoding="full", format="record"):
     """The record as UTF-8 JSON bytes: exactly the service's response body.
 
     `steps` above the configured maximum (TRACER_MAX_STEPS) is clamped to it;
-    `encoding` is "full" or "delta" (see tracer.delta).
+    `encoding` is "full" or "delta" (see tracer.delta); `format` "record"
+    (this service's contract) or "pythontutor" (Python Tutor's trace, see
+    tracer.pythontutor).
     """
-    return Engine(source, input, limits_for(steps), encoding=encoding).run()
+    return Engine(source, input, limits_for(steps), encoding=encoding, format=format).run()
 
 
-def trace(source, input="", steps=DEFAULT_STEPS, encoding="full"):
+def trace(source, input="", steps=DEFAULT_STEPS, encoding="full", format="record"):
     """The record as a dict; see trace_json."""
-    return json.loads(trace_json(source, input, steps, encoding))
+    return json.loads(trace_json(source, input, steps, encoding, format))

@@ -1,4 +1,4 @@
-"""python -m tracer PROGRAM [--input FILE] [--steps N] [--encoding full|delta] [--pretty]: print the record."""
+"""python -m tracer PROGRAM [--input FILE] [--steps N] [--encoding full|delta] [--format record|pythontutor] [--pretty]: print the record."""
 
 import argparse
 import json
@@ -6,6 +6,7 @@ import sys
 
 from . import DEFAULT_STEPS, trace_json
 from .record import ENCODINGS
+from .request import FORMATS
 
 
 def main(argv=None):
@@ -16,6 +17,8 @@ def main(argv=None):
                         help=f"the most steps to record (default {DEFAULT_STEPS}; clamped to TRACER_MAX_STEPS)")
     parser.add_argument("--encoding", choices=ENCODINGS, default="full",
                         help="full steps (default) or only what changed at each step")
+    parser.add_argument("--format", choices=FORMATS, default="record",
+                        help="this service's record (default) or Python Tutor's trace")
     parser.add_argument("--pretty", action="store_true", help="indent the JSON")
     args = parser.parse_args(argv)
     if args.steps < 1:
@@ -25,7 +28,9 @@ def main(argv=None):
         input_text = _read(args.input) if args.input else ""
     except OSError as error:
         parser.error(str(error))
-    record = trace_json(source, input_text, args.steps, args.encoding)
+    if args.format == "pythontutor" and args.encoding != "full":
+        parser.error("--encoding delta is for the record format")
+    record = trace_json(source, input_text, args.steps, args.encoding, args.format)
     if args.pretty:
         record = json.dumps(json.loads(record), indent=2, ensure_ascii=False).encode("utf-8")
     sys.stdout.buffer.write(record + b"\n")

@@ -15,6 +15,7 @@ import types
 import warnings
 
 from . import outcome as outcomes
+from .pythontutor import PythonTutorRenderer, PythonTutorWriter
 from .record import RecordWriter, Step, encode
 from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLimit
 from .snapshot import PROGRAM_FILENAME, HeapEncoder, exception_message, same_objects, type_name
@@ -90,7 +91,8 @@ class Engine:
     run as `memory_limit`.
     """
 
-    def __init__(self, source, input_text, limits, writer=None, sandboxed=False, encoding="full"):
+    def __init__(self, source, input_text, limits, writer=None, sandboxed=False, encoding="full",
+                 format="record"):
         self._source = source
         self._input = input_text
         self._limits = limits
@@ -98,12 +100,13 @@ class Engine:
         self._given_writer = writer
         self._sandboxed = sandboxed
         self._encoding = encoding
+        self._format = format
 
     # -- running
 
     def run(self):
         """Trace the program; return what the writer's finish returns (the record's bytes)."""
-        writer = self._given_writer or RecordWriter(self._limits, self._encoding)
+        writer = self._given_writer or new_writer(self._limits, self._source, self._encoding, self._format)
         try:
             code = compile(self._source, PROGRAM_FILENAME, "exec", dont_inherit=True)
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as error:
@@ -172,6 +175,10 @@ class Engine:
         self._recursion = RecursionLimit(self._limits.recursion_depth, _RECURSION_CEILING)
         self._environment = ProgramEnvironment(self._input, self._output, self._recursion)
         self._encoder = HeapEncoder(self._limits, self._parent_of)
+        if self._format == "pythontutor":
+            self._render = PythonTutorRenderer(code, set(self._environment.globals()), self._source).render
+        else:
+            self._render = self._render_record
         self._activations = {}  # frame -> Activation, while the frame runs
         self._latest_by_code = {}  # id(code) -> id of its latest activation
         self._parents = {}  # id(function) -> frame id, fixed when first seen
@@ -290,10 +297,24 @@ class Engine:
             self._stop_with("output_limit")
         if time.monotonic() > self._deadline:
             self._stop_with("time_limit")
-        encoder = self._encoder
-        encoder.begin_step()
         self._frame = frame
         chain = self._chain(frame)
+        step = self._render(frame, event, arg, chain, yielded)
+        if step is None:  # a step the format does not show
+            return
+        stdout = self._output.take()
+        if not self._writer.add_step(step, stdout):
+            self._stop_with("output_limit")
+        self._steps += 1
+        # Until the next step, the top frame runs on, and after a return so does its caller.
+        top = chain[-1][1]
+        self._ran_since_last_step = (top, chain[-2][1]) if event == "return" and len(chain) > 1 else (top,)
+
+    def _render_record(self, frame, event, arg, chain, yielded):
+        """The step in the record's format."""
+        encoder = self._encoder
+        encoder.begin_step()
+        activation = chain[-1][1]
         frames = self._frames(chain)
         extra = {}
         if event == "return" and not activation.after_exception:
@@ -302,14 +323,7 @@ class Engine:
                 extra["yield"] = True
         elif event == "exception":
             extra["exception"] = {"type": type_name(arg[0]), "message": exception_message(arg[1])}
-        step = Step(event, frame.f_lineno, frames, encoder.heap(), extra)
-        stdout = self._output.take()
-        if not self._writer.add_step(step, stdout):
-            self._stop_with("output_limit")
-        self._steps += 1
-        # Until the next step, the top frame runs on, and after a return so does its caller.
-        top = chain[-1][1]
-        self._ran_since_last_step = (top, chain[-2][1]) if event == "return" and len(chain) > 1 else (top,)
+        return Step(event, frame.f_lineno, frames, encoder.heap(), extra)
 
     def _chain(self, frame):
         """The program's shown frames on the stack, outermost first, with their activations."""
@@ -404,6 +418,13 @@ class Engine:
                 self._output.write(message)
             return outcomes.finished(code)
         return outcomes.uncaught(ending, self._lines, self._codes, self._overflow_frames)
+
+
+def new_writer(limits, source, encoding="full", format="record"):
+    """The writer that assembles the response body in the asked format."""
+    if format == "pythontutor":
+        return PythonTutorWriter(limits, source)
+    return RecordWriter(limits, encoding)
 
 
 class _Watchdog:

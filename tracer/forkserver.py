@@ -22,6 +22,7 @@ import sys
 from . import seccomp
 from .engine import Engine
 from .limits import Limits
+from .pythontutor import StreamedPythonTutor
 from .record import StreamedRecord
 
 _NOBODY = 65534
@@ -70,8 +71,12 @@ def _child(fd, control_fd, settings, program, canary=False):
         return 0
     request = _read_request()
     limits = Limits(**request["limits"])
-    engine = Engine(request["source"], request["input"], limits,
-                    writer=StreamedRecord(limits, _write, request["encoding"]), sandboxed=True)
+    if request["format"] == "pythontutor":
+        writer = StreamedPythonTutor(limits, _write, request["source"])
+    else:
+        writer = StreamedRecord(limits, _write, request["encoding"])
+    engine = Engine(request["source"], request["input"], limits, writer=writer, sandboxed=True,
+                    format=request["format"])
     engine.run()
     return 0
 

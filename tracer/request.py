@@ -12,7 +12,8 @@ from .record import ENCODINGS
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_FIELD_BYTES = 64 * 1024
-FIELDS = ("source", "input", "steps", "encoding")
+FIELDS = ("source", "input", "steps", "encoding", "format")
+FORMATS = ("record", "pythontutor")
 
 
 class RequestError(Exception):
@@ -40,6 +41,7 @@ class TraceRequest:
     input: str = ""
     steps: int = DEFAULT_STEPS
     encoding: str = "full"
+    format: str = "record"
 
 
 def _reject_constant(name):
@@ -63,7 +65,7 @@ def parse_body(body):
             raise too_large(f"{name} is larger than {MAX_FIELD_BYTES} bytes as UTF-8")
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
-        raise invalid(f"unknown field {unknown[0]!r}; the fields are source, input, steps and encoding")
+        raise invalid(f"unknown field {unknown[0]!r}; the fields are source, input, steps, encoding and format")
     for name in ("source", "input"):
         value = fields.get(name, "")
         if not isinstance(value, str):
@@ -78,5 +80,10 @@ def parse_body(body):
     encoding = fields.get("encoding", "full")
     if not isinstance(encoding, str) or encoding not in ENCODINGS:
         raise invalid('encoding must be "full" or "delta"')
+    trace_format = fields.get("format", "record")
+    if not isinstance(trace_format, str) or trace_format not in FORMATS:
+        raise invalid('format must be "record" or "pythontutor"')
+    if trace_format == "pythontutor" and encoding != "full":
+        raise invalid('encoding "delta" is for the record format; Python Tutor\'s format has no delta')
     return TraceRequest(source=fields.get("source", ""), input=fields.get("input", ""), steps=steps,
-                        encoding=encoding)
+                        encoding=encoding, format=trace_format)

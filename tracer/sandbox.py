@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .limits import limits_for
 from .outcome import stopped
+from .pythontutor import STEP_EVENTS, finish_trace
 from .record import assemble, encode
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
@@ -58,9 +59,12 @@ class Sandbox:
         settings = {"cpu_seconds": time_seconds + 2, "memory_bytes": self.memory_bytes}
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         code = f"import sys; sys.path.insert(0, {_ROOT!r}); from tracer.forkserver import main; main()"
+        # -I less its -E: -s -P, and an environment with nothing but a fixed hash
+        # seed, so a program's sets and dicts of strings come out the same on
+        # every run (Python Tutor's traces are made with PYTHONHASHSEED=0 too).
         self._process = subprocess.Popen(
-            [sys.executable, "-I", "-c", code, str(theirs.fileno()), json.dumps(settings)],
-            env={}, cwd="/", pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+            [sys.executable, "-s", "-P", "-c", code, str(theirs.fileno()), json.dumps(settings)],
+            env={"PYTHONHASHSEED": "0"}, cwd="/", pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL)
         theirs.close()
         self._control = ours
@@ -93,15 +97,17 @@ class Sandbox:
 
     # -- one run
 
-    def run(self, source, input_text, steps, encoding="full"):
-        """The record's bytes for one program, traced in its own child."""
+    def run(self, source, input_text, steps, encoding="full", format="record"):
+        """The response body for one program, traced in its own child."""
         limits = limits_for(steps)
         request = {"source": source, "input": input_text, "limits": limits.as_record(),
-                   "encoding": encoding}
+                   "encoding": encoding, "format": format}
         deadline = time.monotonic() + limits.time_seconds + _GRACE_SECONDS
         with self._slots:
             lines, ending = self._exchange(b"t", request, deadline, limits.record_bytes + _REPLY_MARGIN,
                                            limits.steps)
+        if format == "pythontutor":
+            return _assemble_pythontutor(lines, ending, limits, source)
         return _assemble(lines, ending, limits, encoding)
 
     def _exchange(self, kind, request, deadline, byte_cap, step_cap):
@@ -227,6 +233,34 @@ def _assemble(lines, ending, limits, encoding):
         if ending == "invalid":
             outcome["message"] = "The program's process sent back something that is not a record"
     return assemble(steps, outcome, output, limits, encoding)
+
+
+def _assemble_pythontutor(lines, ending, limits, source):
+    """Python Tutor's trace from the child's lines, checked line by line as _assemble does."""
+    steps, events, tail = [], [], None
+    for line in lines:
+        try:
+            message = json.loads(line.decode("utf-8"))
+        except ValueError:
+            ending = "invalid"
+            break
+        step = message.get("step") if isinstance(message, dict) else None
+        if (isinstance(step, dict) and step.get("event") in STEP_EVENTS and isinstance(step.get("line"), int)
+                and isinstance(step.get("func_name"), str) and isinstance(step.get("stdout"), str)):
+            steps.append(line[len(b'{"step":'):-1])
+            events.append((step["event"], step["func_name"]))
+        elif isinstance(message, dict) and "end" in message and _is_tail(message["end"]):
+            tail = message["end"]
+        else:
+            ending = "invalid"
+            break
+    if ending == "end" and tail is not None:
+        outcome = tail["outcome"]
+    else:
+        status = {"timeout": "time_limit", "too_big": "output_limit",
+                  "too_many_steps": "step_limit"}.get(ending, "crash")
+        outcome = stopped(status, limits, len(steps))
+    return finish_trace(steps, events, outcome, source, limits)
 
 
 def _is_step(step, encoding):

@@ -1,0 +1,200 @@
+"""Python Tutor's format, held against the traces of Python Tutor's own generator.
+
+tests/pythontutor/ holds 70 programs from Python Tutor's back-end test suite
+and the traces its generator made of them under CPython 3.11 (MIT licensed:
+tests/pythontutor/LICENSE.txt). Each program is traced through the service
+(HTTP layer and sandbox) and compared after heap ids are renumbered.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import tracer
+from tests import fixtures
+from tests.conftest import SCHEMA_DIR, check_error
+from tests.test_service import app, post
+
+CORPUS = Path(__file__).resolve().parent / "pythontutor"
+PROGRAMS = sorted(path.stem for path in (CORPUS / "programs").glob("*.txt"))
+ADDRESS = re.compile(r" 0x[0-9A-Fa-f]+>")
+PYTHONTUTOR = jsonschema.Draft202012Validator(json.loads((SCHEMA_DIR / "pythontutor.json").read_text()))
+
+# The corpus README's list: where Python Tutor's policy, not Python, decides the trace.
+POLICY = {"backend__callback-test", "backend__ttt_min", "backend__import_error", "backend__exec_test",
+          "backend__open_error", "backend__raw_input_with_weird_params", "backend__bytearray",
+          "backend__unicode-py2", "backend__parse_error", "backend__parse_error_2", "backend__parse_error_3",
+          "backend__data_test"}
+# Every program whose trace is not identical, the fields where it differs, and why (the README's table).
+DIFFERENCES = {
+    "backend__callback-test": ({"exception_msg"}, "our import allow-list and its message"),
+    "backend__ttt_min": ({"exception_msg"}, "our import allow-list and its message"),
+    "backend__import_error": ({"exception_msg"}, "our import allow-list and its message"),
+    "backend__exec_test": ({"exception_msg"}, "exec is allowed here; the program's import of os is not"),
+    "backend__open_error": ({"exception_msg"}, "open() is refused with our PermissionError, not Exception"),
+    "backend__class_test": ({"heap"}, "a class's own __str__ is never called: INSTANCE with attributes"),
+}
+# CPython 3.12 inlines comprehensions: no <listcomp> frames, so these trace differently there.
+INLINED_COMPREHENSIONS = {"backend__restaurants", "backend__unicode-py3-ultimate"}
+ON_312 = sys.version_info[:2] >= (3, 12)
+
+
+def renumbered(trace):
+    """The trace with heap ids numbered by first appearance, walking each step's globals, frames and heap."""
+    numbers = {}
+
+    def visit(value, heap, out_heap):
+        if isinstance(value, list) and len(value) == 2 and value[0] == "REF":
+            old = value[1]
+            if old not in numbers:
+                numbers[old] = len(numbers) + 1
+            new = numbers[old]
+            if str(old) in heap and str(new) not in out_heap:
+                out_heap[str(new)] = None  # entered once per step, depth first
+                out_heap[str(new)] = [visit(item, heap, out_heap) for item in heap[str(old)]]
+            return ["REF", new]
+        if isinstance(value, list):
+            return [visit(item, heap, out_heap) for item in value]
+        return value
+
+    steps = []
+    for step in trace:
+        if "heap" not in step:
+            steps.append(step)
+            continue
+        heap, out_heap = step["heap"], {}
+        out = dict(step)
+        out["globals"] = {name: visit(step["globals"][name], heap, out_heap) for name in step["ordered_globals"]}
+        out["stack_to_render"] = [
+            dict(frame, encoded_locals={name: visit(frame["encoded_locals"][name], heap, out_heap)
+                                        for name in frame["ordered_varnames"]})
+            for frame in step["stack_to_render"]]
+        for old in step["heap"]:
+            visit(["REF", int(old)], heap, out_heap)
+        out["heap"] = out_heap
+        steps.append(out)
+    return steps
+
+
+def canonical(value):
+    """Text that tells true from 1 and 1 from 1.0, with object keys in a fixed order.
+
+    Memory addresses in printed reprs are masked, as they were in the corpus.
+    """
+    return ADDRESS.sub(" 0xADDR>", json.dumps(value, sort_keys=True))
+
+
+def differing_fields(expected, actual):
+    fields = set()
+    if len(expected) != len(actual):
+        fields.add("step count")
+    for want, got in zip(renumbered(expected), renumbered(actual)):
+        for field in set(want) | set(got):
+            if canonical(want.get(field)) != canonical(got.get(field)):
+                fields.add(field)
+    return fields
+
+
+def weak(trace):
+    return [(step.get("event"), step.get("line"), step.get("func_name"), ADDRESS.sub(" 0xADDR>", step.get("stdout", "")))
+            for step in trace]
+
+
+@pytest.fixture(scope="module")
+def traces():
+    """Every corpus program traced through the service in Python Tutor's format, checked against the schema."""
+    client = app.test_client()
+    result = {}
+    for name in PROGRAMS:
+        source = (CORPUS / "programs" / f"{name}.txt").read_text(encoding="utf-8")
+        response = post(client, {"source": source, "steps": 1000, "format": "pythontutor"})
+        assert response.status_code == 200, name
+        body = response.get_json()
+        PYTHONTUTOR.validate(body)
+        assert body["code"] == source
+        result[name] = body["trace"]
+    return result
+
+
+def expected(name):
+    return json.loads((CORPUS / "expected" / f"{name}.json").read_text(encoding="utf-8"))["trace"]
+
+
+def test_identical_traces_but_the_differences_the_readme_lists(traces):
+    found = {}
+    for name in PROGRAMS:
+        fields = differing_fields(expected(name), traces[name])
+        if fields:
+            found[name] = fields
+    if ON_312:  # the corpus was made on 3.11
+        assert {name for name in INLINED_COMPREHENSIONS if name in found} == INLINED_COMPREHENSIONS
+        found = {name: fields for name, fields in found.items() if name not in INLINED_COMPREHENSIONS}
+    assert found == {name: fields for name, (fields, _why) in DIFFERENCES.items()}
+    assert len(PROGRAMS) == 70 and len(PROGRAMS) - len(found) >= 60
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_events_lines_and_output_match_wherever_policy_does_not_decide(traces, name):
+    if name in POLICY:
+        assert traces[name][-1]["event"] in ("exception", "uncaught_exception", "return")
+        return
+    if ON_312 and name in INLINED_COMPREHENSIONS:
+        assert not any(step["func_name"].endswith("comp>") for step in traces[name])
+        assert weak(traces[name])[-1][3] == weak(expected(name))[-1][3]  # the same output in the end
+        return
+    assert weak(traces[name]) == weak(expected(name))
+
+
+def test_a_step_limit_ends_as_python_tutor_ends_it():
+    client = app.test_client()
+    body = post(client, {"source": "while True:\n    pass\n", "steps": 10, "format": "pythontutor"}).get_json()
+    PYTHONTUTOR.validate(body)
+    assert [step["event"] for step in body["trace"]] == ["step_line"] * 10 + ["instruction_limit_reached"]
+    assert body["trace"][-1]["exception_msg"].startswith("Stopped after running 10 steps.")
+
+
+def test_snapshots_never_call_the_programs_str_or_eq():
+    source = ("calls = []\nclass Loud:\n    def __str__(self):\n        calls.append('str')\n        return 'loud'\n"
+              "    def __eq__(self, other):\n        calls.append('eq')\n        return True\n"
+              "def outer(x):\n    def inner():\n        return x\n    return inner()\n"
+              "item = Loud()\nitem.size = 3\nouter(item)\nprint(calls)\n")
+    body = post(app.test_client(), {"source": source, "steps": 200, "format": "pythontutor"}).get_json()
+    PYTHONTUTOR.validate(body)
+    last = body["trace"][-1]
+    assert last["stdout"] == "[]\n"
+    shown = last["heap"][str(last["globals"]["item"][1])]
+    assert shown[:2] == ["INSTANCE", "Loud"] and ["size", 3] in shown
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ({"format": "tutor"}, "format"),
+    ({"format": 1}, "format"),
+    ({"format": "pythontutor", "encoding": "delta"}, "delta"),
+])
+def test_bad_format_fields_are_400(body, fragment):
+    response = post(app.test_client(), body)
+    assert response.status_code == 400
+    assert fragment in check_error(response.get_json())["error"]["message"]
+
+
+@pytest.mark.parametrize("name", fixtures.names())
+def test_every_fixture_runs_the_same_in_both_formats(name):
+    """The renderer never changes what the program does: the same output and ending as the record."""
+    record = fixtures.record(name)
+    trace = json.loads(tracer.trace_json(fixtures.source(name), fixtures.input_text(name), fixtures.steps(name),
+                                         format="pythontutor"))
+    PYTHONTUTOR.validate(trace)
+    full_steps = [step for step in trace["trace"] if "stdout" in step]
+    if record["outcome"]["status"] == "syntax_error":
+        assert [step["event"] for step in trace["trace"]] == ["uncaught_exception"]
+        return
+    # Python Tutor shows no step inside class bodies, __repr__ or __new__: never more steps.
+    assert len(full_steps) <= len(record["steps"])
+    if full_steps:  # output after the last step (sys.exit's message) has no step to show it
+        assert record["stdout"].startswith(full_steps[-1]["stdout"])
+    if record["outcome"]["status"] == "exception":
+        assert trace["trace"][-1]["event"] in ("exception", "uncaught_exception")
