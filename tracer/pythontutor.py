@@ -95,6 +95,21 @@ class HeapEncoder:
         self.heap = {}
 
     def value(self, value, with_parent=True):
+        """The encoded value; every heap object it reaches is encoded into `heap` too.
+
+        Depth first, as pg_encoder recurses, but with a stack of its own: a
+        structure nested 10000 deep must not raise in the trace function.
+        """
+        pending = []
+        encoded_value = self._reference(value, with_parent, pending)
+        while pending:
+            obj, encoded, parent_shown = pending.pop()
+            children = []
+            self._object(obj, encoded, parent_shown, children)
+            pending.extend(reversed(children))
+        return encoded_value
+
+    def _reference(self, value, with_parent, children):
         if type(value) in _PRIMITIVES:
             return _encode_primitive(value)
         key = id(value)
@@ -102,22 +117,25 @@ class HeapEncoder:
         if small_id is None:
             small_id = self._ids[key] = len(self._alive) + 1
             self._alive.append(value)
-        reference = ["REF", small_id]
         if small_id not in self.heap:
             encoded = self.heap[small_id] = []
-            self._object(value, encoded, with_parent)
-        return reference
+            children.append((value, encoded, with_parent))
+        return ["REF", small_id]
 
-    def _object(self, obj, encoded, with_parent):
+    def _object(self, obj, encoded, with_parent, children):
         cls = type(obj)
+
+        def value(item):
+            return self._reference(item, with_parent, children)
+
         if cls is list or cls is tuple or cls is set:
             encoded.append({list: "LIST", tuple: "TUPLE", set: "SET"}[cls])
-            encoded.extend(self.value(item) for item in cls.__iter__(obj))
+            encoded.extend(value(item) for item in cls.__iter__(obj))
         elif cls is dict:
             encoded.append("DICT")
             for key, item in _dict_items(obj):
                 if not (type(key) is str and key in _HIDDEN_DICT_KEYS):
-                    encoded.append([self.value(key), self.value(item)])
+                    encoded.append([value(key), value(item)])
         elif cls is types.FunctionType or cls is types.MethodType:
             encoded.extend(["FUNCTION", self._signature(obj), self._parent_of(obj) if with_parent else None])
         elif cls is types.BuiltinFunctionType:
@@ -125,11 +143,11 @@ class HeapEncoder:
         elif issubclass(cls, type):
             bases = [_type_name(base) for base in _type_bases(obj) if base is not object]
             encoded.extend(["CLASS", _type_name(obj), bases])
-            self._attrs(obj, cls, encoded)
+            self._attrs(obj, cls, encoded, children)
         else:
-            self._instance(obj, cls, encoded)
+            self._instance(obj, cls, encoded, children)
 
-    def _instance(self, obj, cls, encoded):
+    def _instance(self, obj, cls, encoded, children):
         name = _type_name(cls)
         owner = _own_str(cls)
         if issubclass(cls, BaseException) and not is_program_class(owner):
@@ -144,16 +162,17 @@ class HeapEncoder:
             # program's code, which is never called: the instance shows its attributes.
             encoded.extend(["INSTANCE", name])
             if cls is not types.ModuleType:
-                self._attrs(obj, cls, encoded)
+                self._attrs(obj, cls, encoded, children)
             return
         encoded.extend(["INSTANCE_PPRINT", name, text if type(text) is str and text else "<incomplete object>"])
 
-    def _attrs(self, obj, cls, encoded):
+    def _attrs(self, obj, cls, encoded, children):
+        """The attributes in __dict__, sorted; what they hold is shown with no parent frame, as pg_encoder does."""
         attributes = _attributes(obj, cls)
         if not attributes:
             return
         for name in sorted(key for key in _str_keys(attributes) if key not in _HIDDEN_ATTRS):
-            encoded.append([self.value(name, False), self.value(attributes[name], False)])
+            encoded.append([name, self._reference(attributes[name], False, children)])
 
     def _signature(self, obj):
         func = obj.__func__ if type(obj) is types.MethodType else obj
@@ -369,22 +388,22 @@ def _code_of(function):
 
 
 def _reachable_functions(value, seen):
-    """Functions and methods reachable from value through lists, tuples, sets, dicts and __dict__s."""
-    if id(value) in seen:
-        return
-    seen.add(id(value))
-    cls = type(value)
-    if cls is types.FunctionType or cls is types.MethodType:
-        yield value
-    elif cls is list or cls is tuple or cls is set:
-        for item in list(cls.__iter__(value)):
-            yield from _reachable_functions(item, seen)
-    elif cls not in _PRIMITIVES and cls is not types.ModuleType:
-        contents = value if cls is dict else _attributes(value, cls)
-        if contents:
-            for key, item in list(_dict_items(contents)):
-                yield from _reachable_functions(key, seen)
-                yield from _reachable_functions(item, seen)
+    """Functions and methods reachable from value through lists, tuples, sets, dicts and __dict__s, depth first."""
+    pending = [value]
+    while pending:
+        value = pending.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        cls = type(value)
+        if cls is types.FunctionType or cls is types.MethodType:
+            yield value
+        elif cls is list or cls is tuple or cls is set:
+            pending.extend(reversed(list(cls.__iter__(value))))
+        elif cls not in _PRIMITIVES and cls is not types.ModuleType:
+            contents = value if cls is dict else _attributes(value, cls)
+            if contents:
+                pending.extend(reversed([part for pair in _dict_items(contents) for part in pair]))
 
 
 # -- the trace as a whole
