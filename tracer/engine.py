@@ -56,7 +56,7 @@ class Activation:
     """One run of one frame of the program, with its id for the whole trace."""
 
     __slots__ = ("id", "order", "seen", "after_exception", "overflow", "cached", "cached_at",
-                 "frame_text", "suspendable")
+                 "frame_text", "frame_line", "frame_locals", "suspendable")
 
     def __init__(self, activation_id, code):
         self.id = activation_id
@@ -70,6 +70,8 @@ class Activation:
         self.cached = None  # (fingerprint, JSON text, objects referred to) of the locals
         self.cached_at = -1  # the step that cache was taken or confirmed at
         self.frame_text = None  # (id, JSON text) of the frame at that step
+        self.frame_line = None  # the line and the locals' text that frame_text was made of
+        self.frame_locals = None
 
 
 def _scheduler(thread_id, exception_type):
@@ -184,6 +186,8 @@ class Engine:
         self._parents = {}  # id(function) -> frame id, fixed when first seen
         self._overflow_frames = []
         self._ran_since_last_step = ()  # activations that may have run since the last step
+        # The shown frames, kept as calls and returns come, so a step need not walk the stack.
+        self._shown = []
         self._next_id = 1
         self._depth = 0
         self._steps = 0
@@ -229,6 +233,7 @@ class Engine:
                 activation = self._enter(frame)
                 if activation.id == 1:  # the module's own first call is no step
                     self._depth = 1
+                    self._shown.append((frame, activation))
                     return self._on_event
             self._depth += 1
             if self._depth > self._recursion.depth:
@@ -237,6 +242,7 @@ class Engine:
                 self._schedule_recursion_error[0]  # raised as the frame starts
                 del self._schedule_recursion_error[0]
                 return self._on_event
+            self._shown.append((frame, activation))
         elif activation is None:
             return self._on_event
         elif event == "return":
@@ -253,6 +259,8 @@ class Engine:
         if event == "exception":
             activation.after_exception = True
         elif event == "return":
+            if self._shown and self._shown[-1][0] is frame:
+                self._shown.pop()
             if not yielded:
                 del self._activations[frame]
         else:
@@ -298,7 +306,8 @@ class Engine:
         if time.monotonic() > self._deadline:
             self._stop_with("time_limit")
         self._frame = frame
-        chain = self._chain(frame)
+        shown = self._shown
+        chain = shown if shown and shown[-1][0] is frame else self._chain(frame)
         step = self._render(frame, event, arg, chain, yielded)
         if step is None:  # a step the format does not show
             return
@@ -363,23 +372,27 @@ class Engine:
             # also copy 3.12's inlined-comprehension variables out and back, and
             # CPython 3.12 writes None into an outer one on the way back.
             names = frame.f_globals if activation.id == 1 else frame.f_locals
-            # A function's locals are all str, so a C-level check skips the loop at
-            # most steps; a module's or class body's namespace may hold keys whose
-            # __hash__ is the program's, so it is walked with a type check.
-            if not (code.co_flags & _CO_OPTIMIZED and activation.seen.issuperset(names)):
-                _learn_names(names, activation, activation.id == 1)
-            bound = [name for name in activation.order if name in names]
-            fingerprint = (*bound, *[names[name] for name in bound])
+            # The same names bound to the same objects, in the same order: the same text.
+            fingerprint = (*names, *names.values())
             if cached is not None and same_objects(cached[0], fingerprint):
                 encoder.refer_again(cached[2])
                 local_values = cached[1]
             else:
+                # A function's locals are all str, so a C-level check skips the loop at
+                # most steps; a module's or class body's namespace may hold keys whose
+                # __hash__ is the program's, so it is walked with a type check.
+                if not (code.co_flags & _CO_OPTIMIZED and activation.seen.issuperset(names)):
+                    _learn_names(names, activation, activation.id == 1)
+                bound = [name for name in activation.order if name in names]
                 local_values, referred = encoder.encode_with_refs(
                     lambda: {name: encoder.value(names[name]) for name in bound})
                 activation.cached = (fingerprint, local_values, referred)
             activation.cached_at = self._steps
-            activation.frame_text = (activation.id, '{"id":%d,"name":%s,"line":%d,"locals":%s}' % (
-                activation.id, self._names[id(code)], frame.f_lineno, local_values))
+            line = frame.f_lineno
+            if activation.frame_text is None or activation.frame_line != line or activation.frame_locals is not local_values:
+                activation.frame_text = (activation.id, '{"id":%d,"name":%s,"line":%d,"locals":%s}' % (
+                    activation.id, self._names[id(code)], line, local_values))
+                activation.frame_line, activation.frame_locals = line, local_values
             frames.append(activation.frame_text)
         return frames
 

@@ -49,7 +49,7 @@ class Step:
     """One step, its frames and heap objects already JSON text.
 
     `frames` are (activation id, text) outermost first; `heap` maps heap id
-    to text in the record's order; `extra` holds `return`, `yield` or
+    to its member text in the record's heap object (`"7":{...}`), in order; `extra` holds `return`, `yield` or
     `exception` as JSON values.
     """
 
@@ -65,8 +65,7 @@ class Step:
 
 def full_text(step, previous, stdout):
     parts = ['{"event":"', step.event, '","line":', str(step.line), ',"stack":[',
-             ",".join(text for _, text in step.frames), '],"heap":{',
-             ",".join(['"%d":%s' % item for item in step.heap.items()]), "}"]
+             ",".join(text for _, text in step.frames), '],"heap":{', ",".join(step.heap.values()), "}"]
     return _finish(parts, step, stdout)
 
 
@@ -80,8 +79,7 @@ def delta_text(step, previous, stdout):
             break
         keep += 1
     heap = step.heap
-    changed = ['"%d":%s' % (heap_id, text) for heap_id, text in heap.items()
-               if old_heap.get(heap_id) != text]
+    changed = [text for heap_id, text in heap.items() if old_heap.get(heap_id) != text]
     parts = ['{"event":"', step.event, '","line":', str(step.line), ',"keep":', str(keep),
              ',"frames":[', ",".join(text for _, text in step.frames[keep:]), '],"heap":{',
              ",".join(changed), "}"]

@@ -401,26 +401,44 @@ class HeapEncoder:
             self._reference(obj)
 
     def heap(self):
-        """The step's heap, {heap id: JSON text}: every object referenced so far, and all they reach."""
+        """The step's heap, {heap id: '"id":JSON text'}: every object referenced so far, and all they reach.
+
+        The loop runs once per object per step: the cases that keep their
+        text are inlined (an exact list, a function, what never changes).
+        """
         pending = self._pending
+        heap = self._heap
+        cache = self._cache
+        cap = self._items_cap
         while pending:
             heap_id, obj = pending.pop()
-            self._heap[heap_id] = self._object_text(heap_id, obj)
-        return self._heap
-
-    def _object_text(self, heap_id, obj):
-        entry = self._cache.get(heap_id)
-        if entry is not None and entry[0] is _IMMUTABLE:
-            self.refer_again(entry[2])
-            return entry[1]
-        fingerprint = self._fingerprint(obj)
-        if entry is not None and fingerprint is not None and same_objects(entry[0], fingerprint):
-            self.refer_again(entry[2])
-            return entry[1]
-        text, referred = self.encode_with_refs(lambda: self._object(obj))
-        if fingerprint is not None:
-            self._cache[heap_id] = (fingerprint, text, referred)
-        return text
+            entry = cache.get(heap_id)
+            if entry is not None:
+                cached = entry[0]
+                cls = type(obj)
+                if cached is _IMMUTABLE:
+                    same = True
+                elif cls is list:
+                    same = (cached[0] is list and cached[1] == len(obj)
+                            and all(map(operator.is_, cached[2:], obj if len(obj) <= cap else obj[:cap])))
+                elif cls is types.FunctionType:
+                    same = (cached[1] is obj.__name__ and cached[2] is obj.__code__
+                            and cached[3] is obj.__defaults__ and cached[4] is obj.__kwdefaults__)
+                else:
+                    fingerprint = self._fingerprint(obj)
+                    same = fingerprint is not None and same_objects(cached, fingerprint)
+                if same:
+                    for child in entry[2]:
+                        self._reference(child)
+                    heap[heap_id] = entry[1]
+                    continue
+            fingerprint = self._fingerprint(obj)
+            text, referred = self.encode_with_refs(lambda: self._object(obj))
+            keyed = '"%d":%s' % (heap_id, text)
+            if fingerprint is not None:
+                cache[heap_id] = (fingerprint, keyed, referred)
+            heap[heap_id] = keyed
+        return heap
 
     # -- heap objects, by kind
 
