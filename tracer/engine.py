@@ -69,7 +69,7 @@ class Activation:
         self.overflow = False  # entered past the recursion limit; never shown
         self.cached = None  # (fingerprint, JSON text, objects referred to) of the locals
         self.cached_at = -1  # the step that cache was taken or confirmed at
-        self.frame_text = None  # (id, JSON text) of the frame at that step
+        self.frame_text = None  # JSON text of the frame at that step
         self.frame_line = None  # the line and the locals' text that frame_text was made of
         self.frame_locals = None
 
@@ -347,7 +347,7 @@ class Engine:
         return chain
 
     def _frames(self, chain):
-        """(activation id, JSON text) per frame.
+        """The JSON text of each frame.
 
         A frame's text is reused while the frame's line and the objects bound
         to its names are the same ones. A function frame that has not run
@@ -390,8 +390,8 @@ class Engine:
             activation.cached_at = self._steps
             line = frame.f_lineno
             if activation.frame_text is None or activation.frame_line != line or activation.frame_locals is not local_values:
-                activation.frame_text = (activation.id, '{"id":%d,"name":%s,"line":%d,"locals":%s}' % (
-                    activation.id, self._names[id(code)], line, local_values))
+                activation.frame_text = '{"id":%d,"name":%s,"line":%d,"locals":%s}' % (
+                    activation.id, self._names[id(code)], line, local_values)
                 activation.frame_line, activation.frame_locals = line, local_values
             frames.append(activation.frame_text)
         return frames

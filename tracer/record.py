@@ -48,7 +48,7 @@ def assemble(steps, outcome, stdout, limits, encoding="full"):
 class Step:
     """One step, its frames and heap objects already JSON text.
 
-    `frames` are (activation id, text) outermost first; `heap` maps heap id
+    `frames` are JSON texts, outermost first; `heap` maps heap id
     to its member text in the record's heap object (`"7":{...}`), in order; `extra` holds `return`, `yield` or
     `exception` as JSON values.
     """
@@ -64,9 +64,11 @@ class Step:
 
 
 def full_text(step, previous, stdout):
-    parts = ['{"event":"', step.event, '","line":', str(step.line), ',"stack":[',
-             ",".join(text for _, text in step.frames), '],"heap":{', ",".join(step.heap.values()), "}"]
-    return _finish(parts, step, stdout)
+    text = '{"event":"%s","line":%d,"stack":[%s],"heap":{%s}' % (
+        step.event, step.line, ",".join(step.frames), ",".join(step.heap.values()))
+    if not step.extra and not stdout:
+        return text + "}"
+    return _finish([text], step, stdout)
 
 
 def delta_text(step, previous, stdout):
@@ -81,7 +83,7 @@ def delta_text(step, previous, stdout):
     heap = step.heap
     changed = [text for heap_id, text in heap.items() if old_heap.get(heap_id) != text]
     parts = ['{"event":"', step.event, '","line":', str(step.line), ',"keep":', str(keep),
-             ',"frames":[', ",".join(text for _, text in step.frames[keep:]), '],"heap":{',
+             ',"frames":[', ",".join(step.frames[keep:]), '],"heap":{',
              ",".join(changed), "}"]
     gone = [heap_id for heap_id in old_heap if heap_id not in heap]
     if gone:

@@ -424,6 +424,8 @@ class HeapEncoder:
                 elif cls is types.FunctionType:
                     same = (cached[1] is obj.__name__ and cached[2] is obj.__code__
                             and cached[3] is obj.__defaults__ and cached[4] is obj.__kwdefaults__)
+                elif cls is types.GeneratorType:
+                    same = cached[1] is obj.__qualname__
                 else:
                     fingerprint = self._fingerprint(obj)
                     same = fingerprint is not None and same_objects(cached, fingerprint)
