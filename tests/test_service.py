@@ -169,3 +169,11 @@ def test_without_isolation_the_service_refuses_with_503(client, monkeypatch):
     assert "seccomp" in error_of(response, 503, "service_unavailable")
     monkeypatch.undo()
     assert post(client, {"source": "print(1)"}).status_code == 200
+
+
+def test_a_program_that_catches_the_stop_ends_at_the_step_limit_in_the_sandbox(client):
+    """On 3.12 such a loop's next line event is inside its own try, so StopProgram is caught
+    again and again; the child ends its record at the limit instead of running to the deadline."""
+    source = "n = 0\nwhile True:\n    try:\n        n += 1\n    except BaseException:\n        pass\n"
+    record = check_record(post(client, {"source": source, "steps": 30}).get_json())
+    assert record["outcome"]["status"] == "step_limit" and len(record["steps"]) == 30
