@@ -158,8 +158,12 @@ def test_a_step_limit_ends_as_python_tutor_ends_it():
 
 
 def test_snapshots_never_call_the_programs_str_or_eq():
-    source = ("calls = []\nclass Loud:\n    def __str__(self):\n        calls.append('str')\n        return 'loud'\n"
+    source = ("calls = []\nclass Meta(type):\n    def __eq__(cls, other):\n        calls.append('meta eq')\n"
+              "        return True\n    __hash__ = None\n"
+              "class Loud(metaclass=Meta):\n    def __str__(self):\n        calls.append('str')\n        return 'loud'\n"
               "    def __eq__(self, other):\n        calls.append('eq')\n        return True\n"
+              "    def method(self):\n        return 1\n"
+              "bound = Loud().method\n"
               "def outer(x):\n    def inner():\n        return x\n    return inner()\n"
               "item = Loud()\nitem.size = 3\nouter(item)\nprint(calls)\n")
     body = post(app.test_client(), {"source": source, "steps": 200, "format": "pythontutor"}).get_json()

@@ -24,7 +24,9 @@ from .snapshot import (_TypeLayout, _dict_items, _type_bases, _type_dict, _type_
                        exception_message, is_program_class)
 
 _CO_OPTIMIZED = 0x01
-_PRIMITIVES = (int, float, str, bool, type(None))
+# Types are compared by id(): `cls in (int, ...)` could call a metaclass's __eq__.
+_PRIMITIVES = frozenset(map(id, (int, float, str, bool, type(None))))
+_FUNCTIONS = frozenset(map(id, (types.FunctionType, types.MethodType)))
 _HIDDEN_VARIABLES = frozenset(("__builtins__", "__name__", "__exception__", "__doc__", "__package__"))
 _HIDDEN_DICT_KEYS = ("__module__", "__return__", "__locals__")
 _HIDDEN_ATTRS = frozenset(("__doc__", "__module__", "__return__", "__dict__", "__locals__", "__weakref__",
@@ -34,8 +36,8 @@ _EVENTS = {"line": "step_line", "call": "call", "return": "return", "exception":
 _RETURN = "__return__"
 # Library types whose own __str__ reads nothing but the object's own value: str() of
 # their instances is Python Tutor's INSTANCE_PPRINT and runs none of the program's code.
-_SAFE_STR = (bytes, bytearray, datetime.date, datetime.datetime, datetime.time, datetime.timedelta,
-             datetime.timezone, decimal.Decimal, fractions.Fraction)
+_SAFE_STR = frozenset(map(id, (bytes, bytearray, datetime.date, datetime.datetime, datetime.time,
+                               datetime.timedelta, datetime.timezone, decimal.Decimal, fractions.Fraction)))
 LIMIT_MESSAGE = ("Stopped after running {steps} steps. Please shorten your code,\n"
                  "since Python Tutor is not designed to handle long-running code.")
 
@@ -110,7 +112,7 @@ class HeapEncoder:
         return encoded_value
 
     def _reference(self, value, with_parent, children):
-        if type(value) in _PRIMITIVES:
+        if id(type(value)) in _PRIMITIVES:
             return _encode_primitive(value)
         key = id(value)
         small_id = self._ids.get(key)
@@ -152,7 +154,7 @@ class HeapEncoder:
         owner = _own_str(cls)
         if issubclass(cls, BaseException) and not is_program_class(owner):
             text = exception_message(obj)
-        elif cls in _SAFE_STR:
+        elif id(cls) in _SAFE_STR:
             try:
                 text = _type_dict(owner)["__str__"](obj)
             except Exception:
@@ -348,7 +350,7 @@ class PythonTutorRenderer:
         """Record which frame defined each function now reachable from the top frame (pg_logger's rules)."""
         if top.f_code is self._module_code:
             for value in list(top.f_globals.values()):
-                if type(value) in (types.FunctionType, types.MethodType) and id(value) not in self._closures:
+                if id(type(value)) in _FUNCTIONS and id(value) not in self._closures:
                     self._global_functions[id(value)] = value
             return
         for value in self._locals(top).values():
@@ -400,7 +402,7 @@ def _reachable_functions(value, seen):
             yield value
         elif cls is list or cls is tuple or cls is set:
             pending.extend(reversed(list(cls.__iter__(value))))
-        elif cls not in _PRIMITIVES and cls is not types.ModuleType:
+        elif id(cls) not in _PRIMITIVES and cls is not types.ModuleType:
             contents = value if cls is dict else _attributes(value, cls)
             if contents:
                 pending.extend(reversed([part for pair in _dict_items(contents) for part in pair]))
