@@ -297,21 +297,21 @@ class PythonTutorRenderer:
     def _frame_entry(self, frame):
         parent_ids = []
         ancestor = self._parent_frame(frame)
-        while ancestor is not None:
+        while ancestor is not None and self._frame_ids[ancestor] not in parent_ids:
             parent_ids.append(self._frame_ids[ancestor])
             ancestor = self._parent_frame(ancestor)
         code = frame.f_code
         name = code.co_name
         if name == "<lambda>":
             name += self._encoder.lambda_suffix(code)
+        # A variable a parent frame holds too (the same object) is shown there only,
+        # unless it is one of this frame's own.
+        parents_locals = [self._locals(parent) for parent in map(self._zombie_by_id, parent_ids)
+                          if parent is not None]
         encoded = {}
         for variable, value in self._locals(frame).items():
-            inherited = False
-            for parent_id in parent_ids:
-                parent = self._zombie_by_id(parent_id)
-                parent_locals = self._locals(parent)
-                if variable != _RETURN and variable in parent_locals and parent_locals[variable] is value:
-                    inherited = True
+            inherited = variable != _RETURN and any(
+                variable in names and names[variable] is value for names in parents_locals)
             if (inherited and variable not in code.co_varnames) or variable == "__module__":
                 continue
             encoded[variable] = self._encoder.value(value)
@@ -323,7 +323,7 @@ class PythonTutorRenderer:
                 "parent_frame_id_list": parent_ids, "encoded_locals": encoded, "ordered_varnames": ordered}
 
     def _zombie_by_id(self, frame_id):
-        return next(zombie for zombie in self._zombies if self._frame_ids.get(zombie) == frame_id)
+        return next((zombie for zombie in self._zombies if self._frame_ids.get(zombie) == frame_id), None)
 
     def _parent_frame(self, frame):
         """The frame whose code defined the function that this frame runs, as pg_logger guesses it."""
