@@ -2,6 +2,7 @@
 
 import pytest
 
+import tracer
 from tests.conftest import run
 
 
@@ -82,3 +83,16 @@ def test_decimal_fraction_and_dates_are_typed_scalars():
     assert names["f"] == {"type": "Fraction", "repr": "Fraction(1, 3)"}
     assert names["d"] == {"type": "Decimal", "repr": "Decimal('1.5')"}
     assert names["t"] == {"type": "timedelta", "repr": "datetime.timedelta(days=1)"}
+
+
+def test_a_metaclass_eq_is_never_called_while_snapshotting():
+    """Types are compared by identity: a class whose metaclass defines __eq__ (and lives,
+    by its __module__, outside the program) is shown without that __eq__ running."""
+    source = ("calls = []\nclass Meta(type):\n    def __eq__(cls, other):\n        calls.append('eq')\n"
+              "        return False\n    __hash__ = type.__hash__\n"
+              "Outside = Meta('Outside', (), {'__module__': 'elsewhere'})\nthing = Outside()\n"
+              "try:\n    raise ValueError(thing)\nexcept ValueError as error:\n    caught = error\n"
+              "print(calls)\n")
+    record = run(source)
+    assert record["outcome"]["status"] == "ok" and record["stdout"] == "[]\n"
+    assert tracer.trace(source, format="pythontutor")["trace"][-1]["stdout"] == "[]\n"

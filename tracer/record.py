@@ -48,9 +48,9 @@ def assemble(steps, outcome, stdout, limits, encoding="full"):
 class Step:
     """One step, its frames and heap objects already JSON text.
 
-    `frames` are JSON texts, outermost first; `heap` maps heap id
-    to its member text in the record's heap object (`"7":{...}`), in order; `extra` holds `return`, `yield` or
-    `exception` as JSON values.
+    `frames` are JSON texts, outermost first; `heap` maps each heap id to
+    its member of the record's heap object (`"7":{...}`), in order; `extra`
+    holds `return`, `yield` or `exception` as JSON values.
     """
 
     __slots__ = ("event", "line", "frames", "heap", "extra")

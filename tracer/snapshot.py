@@ -157,8 +157,8 @@ def short_repr(value, limit=40):
 
 def _is_safe_argument(value, depth=0):
     """True for arguments a builtin exception's __str__ formats without user code."""
-    t = type(value)
-    if t in (str, int, float, bool, bytes) or value is None:
+    t = type(value)  # compared by identity: `t in (...)` could call a metaclass's __eq__
+    if t is str or t is int or t is float or t is bool or t is bytes or value is None:
         return t is not int or value.bit_length() < 10000
     if t is tuple and depth < 2:
         return all(_is_safe_argument(item, depth + 1) for item in _tuple_items(value))
@@ -256,12 +256,9 @@ _OTHER_REPRS = {
 }
 
 
-_GENERATOR_TYPES = (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)
-
-
 def _other_fingerprint(obj, cls):
     """What other_repr's text depends on, for the kinds whose repr is cheap to fingerprint."""
-    if cls in _GENERATOR_TYPES:
+    if cls is types.GeneratorType or cls is types.CoroutineType or cls is types.AsyncGeneratorType:
         return (cls, obj.__qualname__)
     if cls is range or cls is types.BuiltinFunctionType:
         return _IMMUTABLE
