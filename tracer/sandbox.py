@@ -273,5 +273,21 @@ def _is_step(step, encoding):
 
 
 def _is_tail(tail):
-    return (isinstance(tail, dict) and isinstance(tail.get("outcome"), dict)
-            and tail["outcome"].get("status") in _STATUSES and isinstance(tail.get("stdout"), str))
+    return isinstance(tail, dict) and _is_outcome(tail.get("outcome")) and isinstance(tail.get("stdout"), str)
+
+
+def _is_outcome(outcome):
+    """The record schema's Outcome, checked by hand: a forged one must not reach the response."""
+    if not (isinstance(outcome, dict) and set(outcome) <= {"status", "message", "exception", "exit_code"}
+            and outcome.get("status") in _STATUSES and isinstance(outcome.get("message"), str)):
+        return False
+    if "exit_code" in outcome and (outcome["status"] != "ok" or type(outcome["exit_code"]) is not int):
+        return False
+    if outcome["status"] not in ("exception", "syntax_error"):
+        return "exception" not in outcome
+    error = outcome.get("exception")
+    fields = {"type", "message", "line", "traceback"} | ({"offset"} if outcome["status"] == "syntax_error" else set())
+    return (isinstance(error, dict) and fields <= set(error) <= fields | {"offset"}
+            and isinstance(error["type"], str) and isinstance(error["message"], str)
+            and isinstance(error["traceback"], str)
+            and all(type(error[key]) is int and error[key] >= 1 for key in ("line", "offset") if key in error))

@@ -174,6 +174,21 @@ def test_hostile_program_has_no_effect(server, listeners, tmp_path, name, progra
     still_serving(server)
 
 
+@pytest.mark.parametrize("trace_format", ["record", "pythontutor"])
+def test_a_forged_ending_is_refused_in_both_formats(server, trace_format):
+    """The program writes its own end line, with an outcome the record's schema forbids."""
+    forged = ('{"end": {"outcome": {"status": "exception", "message": "forged"}, "stdout": "forged"}}')
+    source = ESCAPE + f"os.write(3, b'{forged}\\n')\nos._exit(0)\n"
+    status, _, body = request(server, body={"source": source, "steps": 300, "format": trace_format})
+    assert status == 200
+    reply = json.loads(body)
+    if trace_format == "record":
+        assert check_record(reply)["outcome"]["status"] == "crash"
+    else:
+        assert reply["trace"][-1]["event"] == "instruction_limit_reached"
+        assert "forged" not in json.dumps(reply["trace"])
+
+
 def test_deeply_nested_source_is_a_syntax_error(server):
     record = trace(server, "x = " + "(" * 5000 + ")" * 5000)
     assert record["outcome"]["status"] == "syntax_error"
