@@ -245,8 +245,7 @@ def _assemble_pythontutor(lines, ending, limits, source):
             ending = "invalid"
             break
         step = message.get("step") if isinstance(message, dict) else None
-        if (isinstance(step, dict) and step.get("event") in STEP_EVENTS and isinstance(step.get("line"), int)
-                and isinstance(step.get("func_name"), str) and isinstance(step.get("stdout"), str)):
+        if _is_pythontutor_step(step):
             steps.append(line[len(b'{"step":'):-1])
             events.append((step["event"], step["func_name"]))
         elif isinstance(message, dict) and "end" in message and _is_tail(message["end"]):
@@ -261,6 +260,17 @@ def _assemble_pythontutor(lines, ending, limits, source):
                   "too_many_steps": "step_limit"}.get(ending, "crash")
         outcome = stopped(status, limits, len(steps))
     return finish_trace(steps, events, outcome, source, limits)
+
+
+_PYTHONTUTOR_FIELDS = {"line": int, "event": str, "func_name": str, "globals": dict, "ordered_globals": list,
+                       "stack_to_render": list, "heap": dict, "stdout": str}
+
+
+def _is_pythontutor_step(step):
+    if not isinstance(step, dict) or step.get("event") not in STEP_EVENTS:
+        return False
+    fields = dict(_PYTHONTUTOR_FIELDS, exception_msg=str) if step["event"] == "exception" else _PYTHONTUTOR_FIELDS
+    return set(step) == set(fields) and all(type(step[key]) is kind for key, kind in fields.items())
 
 
 def _is_step(step, encoding):
