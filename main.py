@@ -35,7 +35,7 @@ def service(request):
                                "the body must be JSON, sent with Content-Type: application/json")
         trace_request = parse_body(_read_body(request))
     except RequestError as error:
-        headers = {"Allow": "GET, POST, OPTIONS"} if error.status == 405 else {}
+        headers = {"Allow": "GET, HEAD, POST, OPTIONS"} if error.status == 405 else {}
         return _response(json.dumps(error.body()).encode(), error.status, headers)
     try:
         record = _sandbox().run(trace_request.source, trace_request.input, trace_request.steps,

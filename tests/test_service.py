@@ -99,7 +99,7 @@ def test_get_is_the_viewer_page_and_head_its_headers(client):
 def test_other_methods_are_405(client, method):
     response = getattr(client, method)("/")
     error_of(response, 405, "method_not_allowed")
-    assert response.headers["Allow"] == "GET, POST, OPTIONS"
+    assert response.headers["Allow"] == "GET, HEAD, POST, OPTIONS"
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
