@@ -227,12 +227,18 @@ def _assemble(lines, ending, limits, encoding):
             last_step["stdout"] = last_step.get("stdout", "") + output[len(shown):]
             steps[-1] = encode(last_step).encode("utf-8")
     else:
-        status = {"timeout": "time_limit", "too_big": "output_limit",
-                  "too_many_steps": "step_limit"}.get(ending, "crash")
-        outcome, output = stopped(status, limits, len(steps)), "".join(stdout)
-        if ending == "invalid":
-            outcome["message"] = "The program's process sent back something that is not a record"
+        outcome, output = _cut_short(ending, limits, len(steps)), "".join(stdout)
     return assemble(steps, outcome, output, limits, encoding)
+
+
+def _cut_short(ending, limits, steps):
+    """The outcome of a reply that did not end with the child's own end line."""
+    status = {"timeout": "time_limit", "too_big": "output_limit",
+              "too_many_steps": "step_limit"}.get(ending, "crash")
+    outcome = stopped(status, limits, steps)
+    if ending == "invalid":
+        outcome["message"] = "The program's process sent back something that is not a record"
+    return outcome
 
 
 def _assemble_pythontutor(lines, ending, limits, source):
@@ -256,9 +262,7 @@ def _assemble_pythontutor(lines, ending, limits, source):
     if ending == "end" and tail is not None:
         outcome = tail["outcome"]
     else:
-        status = {"timeout": "time_limit", "too_big": "output_limit",
-                  "too_many_steps": "step_limit"}.get(ending, "crash")
-        outcome = stopped(status, limits, len(steps))
+        outcome = _cut_short(ending, limits, len(steps))
     return finish_trace(steps, events, outcome, source, limits)
 
 
