@@ -176,7 +176,8 @@ class Engine:
         self._collect_codes(code, None)
         self._output = OutputCapture(self._limits.stdout_bytes)
         self._recursion = RecursionLimit(self._limits.recursion_depth, _RECURSION_CEILING)
-        self._environment = ProgramEnvironment(self._input, self._output, self._recursion)
+        self._environment = ProgramEnvironment(self._input, self._output, self._recursion,
+                                               echo_input=self._format == "pythontutor")
         self._encoder = HeapEncoder(self._limits, self._parent_of)
         if self._format == "pythontutor":
             self._render = PythonTutorRenderer(code, set(self._environment.globals()), self._source).render

@@ -82,8 +82,9 @@ class OutputCapture(io.TextIOBase):
 class ProgramEnvironment:
     """Builtins, a `sys` facade and streams for one run of one program."""
 
-    def __init__(self, input_text, output, recursion):
+    def __init__(self, input_text, output, recursion, echo_input=False):
         self.output = output
+        self._echo_input = echo_input
         self.stdin = io.StringIO(input_text)
         self._recursion = recursion
         self._module_copies = {}
@@ -104,7 +105,16 @@ class ProgramEnvironment:
         )
         for name in ("copyright", "credits", "license"):
             names.pop(name, None)
+        if self._echo_input:
+            names["input"] = self._echoing_input
         return names
+
+    def _echoing_input(self, prompt=""):
+        """input() that also writes the line read, as a terminal shows what was typed
+        (Python Tutor's traces do this)."""
+        line = builtins.input(prompt)
+        self.output.write(line + "\n")
+        return line
 
     def _make_sys(self):
         facade = types.ModuleType("sys", "The parts of sys a traced program may use.")
