@@ -19,7 +19,8 @@ from . import outcome as outcomes
 from .pythontutor import PythonTutorRenderer, PythonTutorWriter
 from .record import RecordWriter, Step, encode
 from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLimit
-from .snapshot import PROGRAM_FILENAME, HeapEncoder, exception_message, same_objects, type_name
+from .identity import dict_version, same_objects
+from .snapshot import PROGRAM_FILENAME, HeapEncoder, exception_message, type_name
 
 _CO_OPTIMIZED = 0x01
 _CO_NEWLOCALS = 0x02
@@ -334,13 +335,13 @@ class Engine:
         encoder.begin_step()
         activation = chain[-1][1]
         frames = self._frames(chain)
-        extra = {}
+        extra = ""
         if event == "return" and not activation.after_exception:
-            extra["return"] = encoder.value(arg)
+            extra = ',"return":' + encoder.value_text(arg)
             if yielded:
-                extra["yield"] = True
+                extra += ',"yield":true'
         elif event == "exception":
-            extra["exception"] = {"type": type_name(arg[0]), "message": exception_message(arg[1])}
+            extra = ',"exception":' + encode({"type": type_name(arg[0]), "message": exception_message(arg[1])})
         return Step(event, frame.f_lineno, frames, encoder.heap(), extra)
 
     def _chain(self, frame):
@@ -381,9 +382,15 @@ class Engine:
             # also copy 3.12's inlined-comprehension variables out and back, and
             # CPython 3.12 writes None into an outer one on the way back.
             names = frame.f_globals if activation.id == 1 else frame.f_locals
-            # The same names bound to the same objects, in the same order: the same text.
-            fingerprint = (*names, *names.values())
-            if cached is not None and same_objects(cached[0], fingerprint):
+            # The same names bound to the same objects, in the same order: the same
+            # text. An unchanged version tag says so at once; else the fingerprint.
+            fingerprint = dict_version(names)
+            if fingerprint is None:
+                fingerprint = (*names, *names.values())
+                same = cached is not None and type(cached[0]) is tuple and same_objects(cached[0], fingerprint)
+            else:
+                same = cached is not None and cached[0] == fingerprint
+            if same:
                 encoder.refer_again(cached[2])
                 local_values = cached[1]
             else:
@@ -393,8 +400,7 @@ class Engine:
                 if not (code.co_flags & _CO_OPTIMIZED and activation.seen.issuperset(names)):
                     _learn_names(names, activation, activation.id == 1)
                 bound = [name for name in activation.order if name in names]
-                local_values, referred = encoder.encode_with_refs(
-                    lambda: {name: encoder.value(names[name]) for name in bound})
+                local_values, referred = encoder.namespace_text(names, bound)
                 activation.cached = (fingerprint, local_values, referred)
             activation.cached_at = self._steps
             line = frame.f_lineno

@@ -8,6 +8,7 @@ for the format and the decoder) only what changed since the step before.
 """
 
 import json
+import json.encoder
 import re
 
 ENCODINGS = ("full", "delta")
@@ -15,12 +16,20 @@ ENCODINGS = ("full", "delta")
 # Room kept for the outcome (a traceback is at most a few KiB) and the limits.
 _TAIL_RESERVE = 64 * 1024
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# What json.dumps(ensure_ascii=False) writes for a str.
+_encode_basestring = json.encoder.encode_basestring
 
 
 def encode(value):
     """Compact JSON text; a lone surrogate from the program is written as an escape."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return _escape_surrogates(text) if _SURROGATE.search(text) else text
+
+
+def encode_string(text):
+    """`encode(text)` for a str, without the encoder's set-up."""
+    encoded = _encode_basestring(text)
+    return _escape_surrogates(encoded) if not encoded.isascii() and _SURROGATE.search(encoded) else encoded
 
 
 def _escape_surrogates(text):
@@ -37,10 +46,10 @@ def assemble(steps, outcome, stdout, limits, encoding="full"):
     tail = '],"outcome":%s,"stdout":%s,"limits":%s}' % (encode(outcome), encode(stdout),
                                                          encode(limits.as_record()))
     parts = [head]
-    for index, step in enumerate(steps):
-        if index:
-            parts.append(b",")
-        parts.append(step)
+    for step in steps:
+        parts += (step, b",")
+    if steps:
+        parts.pop()
     parts.append(tail.encode("utf-8"))
     return b"".join(parts)
 
@@ -50,7 +59,8 @@ class Step:
 
     `frames` are JSON texts, outermost first; `heap` maps each heap id to
     its member of the record's heap object (`"7":{...}`), in order; `extra`
-    holds `return`, `yield` or `exception` as JSON values.
+    is the text of the members that follow the heap (`,"return":3,"yield":true`,
+    `,"exception":{...}`), or empty.
     """
 
     __slots__ = ("event", "line", "frames", "heap", "extra")
@@ -64,11 +74,11 @@ class Step:
 
 
 def full_text(step, previous, stdout):
-    text = '{"event":"%s","line":%d,"stack":[%s],"heap":{%s}' % (
-        step.event, step.line, ",".join(step.frames), ",".join(step.heap.values()))
-    if not step.extra and not stdout:
-        return text + "}"
-    return _finish([text], step, stdout)
+    text = '{"event":"%s","line":%d,"stack":[%s],"heap":{%s}%s' % (
+        step.event, step.line, ",".join(step.frames), ",".join(step.heap.values()), step.extra)
+    if stdout:
+        return '%s,"stdout":%s}' % (text, encode_string(stdout))
+    return text + "}"
 
 
 def delta_text(step, previous, stdout):
@@ -100,10 +110,9 @@ def _follows_order(old_heap, heap, gone):
 
 
 def _finish(parts, step, stdout):
-    for key, value in step.extra.items():
-        parts += [',"', key, '":', encode(value)]
+    parts.append(step.extra)
     if stdout:
-        parts += [',"stdout":', encode(stdout)]
+        parts += [',"stdout":', encode_string(stdout)]
     parts.append("}")
     return "".join(parts)
 
@@ -133,7 +142,7 @@ class RecordWriter:
             text = _escape_surrogates(text)
         encoded = text.encode("utf-8")
         # the step, its output once more in the record's stdout, a comma
-        added = len(encoded) + (len(encode(stdout)) if stdout else 0) + 1
+        added = len(encoded) + (len(encode_string(stdout)) if stdout else 0) + 1
         if self._size + added + _TAIL_RESERVE > self._limits.record_bytes:
             return False
         self._encoded.append(encoded)

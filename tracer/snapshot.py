@@ -16,10 +16,10 @@ import enum
 import fractions
 import itertools
 import math
-import operator
 import types
 
-from .record import encode
+from .identity import dict_version, same_items, same_objects
+from .record import encode, encode_string
 
 MAX_EXACT_INT = 2**53 - 1
 PROGRAM_FILENAME = "<source>"
@@ -370,6 +370,42 @@ class HeapEncoder:
                 return {"type": _type_name(t), "repr": text}
         return {"ref": self._reference(v)}
 
+    def value_text(self, v):
+        """`encode(self.value(v))`, written directly for the common scalars and references."""
+        t = type(v)
+        if t is int:
+            if -MAX_EXACT_INT <= v <= MAX_EXACT_INT:
+                return int.__repr__(v)
+        elif t is str:
+            if len(v) <= self._string_cap:
+                return encode_string(v)
+        elif t is bool:
+            return "true" if v else "false"
+        elif v is None:
+            return "null"
+        value = self.value(v)
+        if type(value) is dict and "ref" in value:
+            return '{"ref":%d}' % value["ref"]
+        return encode(value)
+
+    def namespace_text(self, names, bound):
+        """The JSON object of names' values, in `bound`'s order, and the objects it refers to."""
+        self._collected = referred = []
+        try:
+            value_text = self.value_text
+            return "{%s}" % ",".join([encode_string(name) + ":" + value_text(names[name]) for name in bound]), referred
+        finally:
+            self._collected = None
+
+    def _list_text(self, obj):
+        """The text `_sequence` gives an exact list, written directly."""
+        value_text = self.value_text
+        cap = self._items_cap
+        if len(obj) <= cap:
+            return '{"kind":"list","type":"list","items":[%s]}' % ",".join([value_text(item) for item in obj])
+        items = ",".join([value_text(item) for item in obj[:cap]])
+        return '{"kind":"list","type":"list","items":[%s],"truncated":%d}' % (items, len(obj) - cap)
+
     def _reference(self, obj):
         key = id(obj)
         heap_id = self._ids.get(key)
@@ -417,7 +453,7 @@ class HeapEncoder:
                     same = True
                 elif cls is list:
                     same = (cached[0] is list and cached[1] == len(obj)
-                            and all(map(operator.is_, cached[2:], obj if len(obj) <= cap else obj[:cap])))
+                            and same_items(cached, 2, obj, min(len(obj), cap)))
                 elif cls is types.FunctionType:
                     same = (cached[1] is obj.__name__ and cached[2] is obj.__code__
                             and cached[3] is obj.__defaults__ and cached[4] is obj.__kwdefaults__)
@@ -432,7 +468,14 @@ class HeapEncoder:
                     heap[heap_id] = entry[1]
                     continue
             fingerprint = self._fingerprint(obj)
-            text, referred = self.encode_with_refs(lambda: self._object(obj))
+            if type(obj) is list:
+                self._collected = referred = []
+                try:
+                    text = self._list_text(obj)
+                finally:
+                    self._collected = None
+            else:
+                text, referred = self.encode_with_refs(lambda: self._object(obj))
             keyed = '"%d":%s' % (heap_id, text)
             if fingerprint is not None:
                 cache[heap_id] = (fingerprint, keyed, referred)
@@ -491,6 +534,9 @@ class HeapEncoder:
         if cls is tuple or cls is frozenset:
             return _IMMUTABLE
         if cls is dict:
+            version = dict_version(obj)
+            if version is not None:
+                return (cls, version)
             if len(obj) <= cap:
                 return (cls, len(obj), *obj, *obj.values())
             return (cls, len(obj), *itertools.chain.from_iterable(itertools.islice(obj.items(), cap)))
@@ -517,7 +563,11 @@ class HeapEncoder:
                     return None
                 parts.append(attributes)
                 if attributes is not None and issubclass(type(attributes), dict):
-                    parts.extend(itertools.chain.from_iterable(_dict_items(attributes)))
+                    version = dict_version(attributes)
+                    if version is not None:
+                        parts.append(version)
+                    else:
+                        parts.extend(itertools.chain.from_iterable(_dict_items(attributes)))
             return tuple(parts)
         if kind == "class":
             return (cls, _type_name(cls), _type_name(obj), *_type_bases(obj),
@@ -650,7 +700,3 @@ def signature(func, skip_first=False):
 _MISSING = object()
 _IMMUTABLE = (object(),)  # a fingerprint that never needs comparing
 
-
-def same_objects(first, second):
-    """Whether two tuples hold the very same objects, in order (never calls __eq__)."""
-    return len(first) == len(second) and all(map(operator.is_, first, second))

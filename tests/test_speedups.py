@@ -1,0 +1,166 @@
+"""The C identity checks (tracer/_speedups.c) against their Python fallback.
+
+The C version decides "unchanged" from a dict's version tag, so a change
+that CPython made without bumping the tag would show a stale value. These
+tests trace programs whose changes come from specialized bytecode (hot
+loops of attribute, item and global stores, deletes, in-place operators)
+with both versions and require the very same record, byte for byte.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import tracer
+from tests import fixtures
+from tracer import identity
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+MUTATING_PROGRAMS = {
+    "instance_attributes": """
+        class Box:
+            def __init__(self):
+                self.n = 0
+                self.items = []
+        boxes = [Box(), Box()]
+        for i in range(120):
+            box = boxes[i % 2]
+            box.n = i
+            if i % 7 == 0:
+                box.extra = i
+            if i % 11 == 0 and hasattr(box, "extra"):
+                del box.extra
+            box.items.append(i % 5)
+            box.items[0] = i
+    """,
+    "globals_from_functions": """
+        total = 0
+        seen = {}
+        def bump(i):
+            global total
+            total += i
+            seen[i % 3] = i
+            if i % 5 == 0:
+                globals()["fifth"] = i
+            if i % 10 == 0:
+                del seen[i % 3]
+        for i in range(120):
+            bump(i)
+    """,
+    "locals_and_cells": """
+        def outer():
+            count = 0
+            big = 10**6
+            def inc(by):
+                nonlocal count, big
+                count += by
+                big = big + 1
+                return count
+            for i in range(80):
+                inc(i)
+                x = big + i
+                if i % 9 == 0:
+                    del x
+            return count
+        outer()
+    """,
+    "dict_and_list_in_place": """
+        words = "a b c a b a d e f a".split()
+        counts = {}
+        order = []
+        for round_number in range(12):
+            for word in words:
+                counts[word] = counts.get(word, 0) + 1
+                if word not in order:
+                    order.append(word)
+            counts.pop("d", None)
+            order.sort()
+            order.reverse()
+            counts.update({"z": round_number})
+            counts.setdefault("y", []).append(round_number)
+    """,
+}
+
+
+def _trace_in_subprocess(program, speedups):
+    """The record, as a child interpreter with or without the C checks writes it."""
+    env = dict(os.environ, TRACER_SPEEDUPS=speedups)
+    script = ("import sys, tracer; from tracer import identity; "
+              "assert identity.NATIVE == (sys.argv[2] == '1'); "
+              "sys.stdout.buffer.write(tracer.trace_json(open(sys.argv[1]).read(), '', 5000, sys.argv[3]))")
+    outputs = []
+    for encoding in ("full", "delta"):
+        result = subprocess.run([sys.executable, "-c", script, program, speedups, encoding],
+                                cwd=ROOT, env=env, capture_output=True, check=True)
+        outputs.append(result.stdout)
+    return outputs
+
+
+def test_the_c_checks_are_built_where_the_tests_run():
+    # `make build` compiles them; a broken build would only be slower, so it is caught here.
+    assert identity.NATIVE
+
+
+@pytest.mark.parametrize("name", sorted(MUTATING_PROGRAMS))
+def test_c_checks_give_the_same_record_as_python(name, tmp_path):
+    program = tmp_path / f"{name}.py"
+    program.write_text(textwrap.dedent(MUTATING_PROGRAMS[name]))
+    native = _trace_in_subprocess(program, "1")
+    python = _trace_in_subprocess(program, "0")
+    assert native == python
+    record = json.loads(native[0])
+    assert record["outcome"]["status"] == "ok"
+    assert len(record["steps"]) > 200
+
+
+def test_fixtures_match_their_records_without_the_c_checks():
+    script = ("import sys, json; from tests import fixtures; from tracer import identity; "
+              "assert not identity.NATIVE; "
+              "print(json.dumps([n for n in fixtures.names() "
+              "if fixtures.record(n) != json.loads(fixtures.expected_path(n).read_text())]))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                            env=dict(os.environ, TRACER_SPEEDUPS="0"), check=True)
+    assert json.loads(result.stdout) == []
+    assert len(fixtures.names()) >= 30
+
+
+def test_a_stale_version_tag_is_never_trusted_across_dicts():
+    # Two dicts never share a version: the tag is a global counter.
+    first, second = {}, {}
+    first["a"] = 1
+    second["a"] = 1
+    assert identity.dict_version(first) != identity.dict_version(second)
+    before = identity.dict_version(first)
+    first["a"] = 1  # the same object again: nothing changed
+    assert identity.dict_version(first) == before
+    first["a"] = 2
+    assert identity.dict_version(first) != before
+
+
+def test_same_objects_never_calls_eq():
+    calls = []
+
+    class Loud:
+        def __eq__(self, other):
+            calls.append(other)
+            return True
+
+        __hash__ = object.__hash__
+
+    assert not identity.same_objects((Loud(),), (Loud(),))
+    assert not identity.same_items((list, 1, Loud()), 2, [Loud()], 1)
+    assert identity.same_objects((10**20,), (10**20 + 0,))
+    assert calls == []
+
+
+def test_record_last_step_shows_the_final_values():
+    record = tracer.trace(textwrap.dedent(MUTATING_PROGRAMS["globals_from_functions"]), "", 2000)
+    last = record["steps"][-1]
+    module = last["stack"][0]["locals"]
+    assert module["total"] == sum(range(120))
+    assert module["fifth"] == 115

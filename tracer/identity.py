@@ -1,0 +1,32 @@
+"""Identity checks for the snapshot caches: C where built, else the same in Python.
+
+`dict_version(d)` is CPython's version tag of an exact dict (it changes
+whenever the dict does), or None where it cannot be read: the caller then
+fingerprints the dict's keys and values instead. `same_items` and
+`same_objects` compare by identity (the C version also takes two exact
+ints of one value as the same: their text is) and never call `__eq__`.
+Both versions give the same record; the C one finds more unchanged texts.
+"""
+
+import operator
+import os
+
+try:
+    if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench
+        raise ImportError("TRACER_SPEEDUPS=0")
+    from tracer._speedups import dict_version, same_items, same_objects
+    NATIVE = True
+except ImportError:
+    NATIVE = False
+
+    def dict_version(d):
+        return None
+
+    def same_items(fingerprint, start, items, count):
+        """Whether items[:count] are the very objects of fingerprint[start:], which ends there."""
+        return (len(fingerprint) == start + count and len(items) >= count
+                and all(map(operator.is_, fingerprint[start:], items[:count])))
+
+    def same_objects(first, second):
+        """Whether two tuples hold the very same objects, in order."""
+        return len(first) == len(second) and all(map(operator.is_, first, second))
