@@ -139,7 +139,7 @@ class Engine:
         _running = self
         self._tracing = True
         try:
-            sys.settrace(self._on_call)
+            sys.settrace(self._on_event)
             if not self._sandboxed:
                 watchdog.start()
             try:
@@ -218,19 +218,17 @@ class Engine:
             if id(frame.f_code) in self._codes:
                 frame.f_trace = self._on_event
             frame = frame.f_back
-        sys.settrace(self._on_call)
+        sys.settrace(self._on_event)
 
     # -- the trace functions: keep them lean, they run at every event
 
-    def _on_call(self, frame, event, arg):
-        if id(frame.f_code) not in self._codes:
-            return None
-        return self._on_event(frame, event, arg)
-
     def _on_event(self, frame, event, arg):
+        """The global trace function (its "call" events) and every program frame's local one."""
+        activation = self._activations.get(frame)
+        if activation is None and event == "call" and id(frame.f_code) not in self._codes:
+            return None  # library code: not traced
         if self._stop is not None:
             self._halt()
-        activation = self._activations.get(frame)
         if event == "call":
             if activation is None:
                 activation = self._enter(frame)

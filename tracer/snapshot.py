@@ -338,6 +338,7 @@ class HeapEncoder:
         self._heap = {}
         self._pending = []
         self._collected = None  # the objects referred to by what is being encoded
+        self._key_texts = {}  # name -> '"name":', for namespaces (names are str)
 
     def begin_step(self):
         self._heap = {}
@@ -393,7 +394,14 @@ class HeapEncoder:
         self._collected = referred = []
         try:
             value_text = self.value_text
-            return "{%s}" % ",".join([encode_string(name) + ":" + value_text(names[name]) for name in bound]), referred
+            keys = self._key_texts
+            parts = []
+            for name in bound:
+                key = keys.get(name)
+                if key is None:
+                    key = keys[name] = encode_string(name) + ":"
+                parts.append(key + value_text(names[name]))
+            return "{%s}" % ",".join(parts), referred
         finally:
             self._collected = None
 
@@ -430,8 +438,9 @@ class HeapEncoder:
 
     def refer_again(self, referred):
         """Puts what a cached text refers to into this step's heap, as encoding it would."""
+        reference = self._reference
         for obj in referred:
-            self._reference(obj)
+            reference(obj)
 
     def heap(self):
         """The step's heap, {heap id: '"id":JSON text'}: every object referenced so far, and all they reach.
@@ -443,6 +452,7 @@ class HeapEncoder:
         heap = self._heap
         cache = self._cache
         cap = self._items_cap
+        reference = self._reference
         while pending:
             heap_id, obj = pending.pop()
             entry = cache.get(heap_id)
@@ -464,7 +474,7 @@ class HeapEncoder:
                     same = fingerprint is not None and same_objects(cached, fingerprint)
                 if same:
                     for child in entry[2]:
-                        self._reference(child)
+                        reference(child)
                     heap[heap_id] = entry[1]
                     continue
             fingerprint = self._fingerprint(obj)
