@@ -69,7 +69,7 @@ class Activation:
         self.seen = set()
         self.after_exception = False  # the last event here was "exception"
         self.overflow = False  # entered past the recursion limit; never shown
-        self.cached = None  # (fingerprint, JSON text, objects referred to) of the locals
+        self.cached = None  # (fingerprint, JSON text, (heap id, object) pairs referred to) of the locals
         self.cached_at = -1  # the step that cache was taken or confirmed at
         self.frame_text = None  # JSON text of the frame at that step
         self.frame_line = None  # the line and the locals' text that frame_text was made of
@@ -363,7 +363,8 @@ class Engine:
         changed, so its locals are not even read.
         """
         encoder = self._encoder
-        previous_step = self._steps - 1
+        step = self._steps
+        previous_step = step - 1
         ran = self._ran_since_last_step
         top = len(chain) - 1
         frames = []
@@ -371,8 +372,9 @@ class Engine:
             cached = activation.cached
             if (index != top and activation.cached_at == previous_step and activation.suspendable
                     and activation not in ran):
-                encoder.refer_again(cached[2])
-                activation.cached_at = self._steps
+                if cached[2]:
+                    encoder.refer_again(cached[2])
+                activation.cached_at = step
                 frames.append(activation.frame_text)
                 continue
             code = frame.f_code
@@ -389,7 +391,8 @@ class Engine:
             else:
                 same = cached is not None and cached[0] == fingerprint
             if same:
-                encoder.refer_again(cached[2])
+                if cached[2]:
+                    encoder.refer_again(cached[2])
                 local_values = cached[1]
             else:
                 # A function's locals are all str, so a C-level check skips the loop at
@@ -400,7 +403,7 @@ class Engine:
                 bound = [name for name in activation.order if name in names]
                 local_values, referred = encoder.namespace_text(names, bound)
                 activation.cached = (fingerprint, local_values, referred)
-            activation.cached_at = self._steps
+            activation.cached_at = step
             line = frame.f_lineno
             if activation.frame_text is None or activation.frame_line != line or activation.frame_locals is not local_values:
                 activation.frame_text = '{"id":%d,"name":%s,"line":%d,"locals":%s}' % (

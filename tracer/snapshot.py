@@ -422,14 +422,14 @@ class HeapEncoder:
             self._ids[key] = heap_id
             self._alive.append(obj)
         if self._collected is not None:
-            self._collected.append(obj)
+            self._collected.append((heap_id, obj))
         if heap_id not in self._heap:
             self._heap[heap_id] = None  # placeholder keeps discovery order
             self._pending.append((heap_id, obj))
         return heap_id
 
     def encode_with_refs(self, build):
-        """`encode(build())`, and the objects it referred to, in order."""
+        """`encode(build())`, and the (heap id, object) pairs it referred to, in order."""
         self._collected = referred = []
         try:
             return encode(build()), referred
@@ -438,9 +438,11 @@ class HeapEncoder:
 
     def refer_again(self, referred):
         """Puts what a cached text refers to into this step's heap, as encoding it would."""
-        reference = self._reference
-        for obj in referred:
-            reference(obj)
+        heap = self._heap
+        for pair in referred:
+            if pair[0] not in heap:
+                heap[pair[0]] = None
+                self._pending.append(pair)
 
     def heap(self):
         """The step's heap, {heap id: '"id":JSON text'}: every object referenced so far, and all they reach.
@@ -452,7 +454,6 @@ class HeapEncoder:
         heap = self._heap
         cache = self._cache
         cap = self._items_cap
-        reference = self._reference
         while pending:
             heap_id, obj = pending.pop()
             entry = cache.get(heap_id)
@@ -473,8 +474,10 @@ class HeapEncoder:
                     fingerprint = self._fingerprint(obj)
                     same = fingerprint is not None and same_objects(cached, fingerprint)
                 if same:
-                    for child in entry[2]:
-                        reference(child)
+                    for pair in entry[2]:  # refer_again, inlined
+                        if pair[0] not in heap:
+                            heap[pair[0]] = None
+                            pending.append(pair)
                     heap[heap_id] = entry[1]
                     continue
             fingerprint = self._fingerprint(obj)
