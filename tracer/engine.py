@@ -406,8 +406,8 @@ class Engine:
             activation.cached_at = step
             line = frame.f_lineno
             if activation.frame_text is None or activation.frame_line != line or activation.frame_locals is not local_values:
-                activation.frame_text = '{"id":%d,"name":%s,"line":%d,"locals":%s}' % (
-                    activation.id, self._names[id(code)], line, local_values)
+                activation.frame_text = "".join(['{"id":', str(activation.id), ',"name":', self._names[id(code)],
+                                                 ',"line":', str(line), ',"locals":', local_values, "}"])
                 activation.frame_line, activation.frame_locals = line, local_values
             frames.append(activation.frame_text)
         return frames

@@ -74,11 +74,13 @@ class Step:
 
 
 def full_text(step, previous, stdout):
-    text = '{"event":"%s","line":%d,"stack":[%s],"heap":{%s}%s' % (
-        step.event, step.line, ",".join(step.frames), ",".join(step.heap.values()), step.extra)
+    # one join: %-formatting a text this long costs nearly twice as much
+    parts = ['{"event":"', step.event, '","line":', str(step.line), ',"stack":[', ",".join(step.frames),
+             '],"heap":{', ",".join(step.heap.values()), "}", step.extra]
     if stdout:
-        return '%s,"stdout":%s}' % (text, encode_string(stdout))
-    return text + "}"
+        parts += [',"stdout":', encode_string(stdout)]
+    parts.append("}")
+    return "".join(parts)
 
 
 def delta_text(step, previous, stdout):
