@@ -78,12 +78,15 @@ class Sandbox:
         log.info("sandbox layers: %s", self.layers)
 
     def _canary(self):
+        reply = _CanaryReply()
         try:
-            lines = self._exchange(b"c", None, time.monotonic() + 10, 1 << 16, 0)[0]
-            return json.loads(lines[-1])["canary"]
-        except (OSError, ValueError, KeyError, IndexError) as error:
-            log.error("sandbox canary failed: %s", error)
+            ending = self._exchange(b"c", None, reply, time.monotonic() + 10, 1 << 16, 0)
+        except OSError as error:
+            ending = str(error)
+        if ending != "end":
+            log.error("sandbox canary failed: %s", ending)
             return {}
+        return reply.layers
 
     def stop(self):
         if self._control is not None:
@@ -103,15 +106,14 @@ class Sandbox:
         request = {"source": source, "input": input_text, "limits": limits.as_record(),
                    "encoding": encoding, "format": format}
         deadline = time.monotonic() + limits.time_seconds + _GRACE_SECONDS
+        reply = _PythonTutorReply(limits, source) if format == "pythontutor" else _RecordReply(limits, encoding)
         with self._slots:
-            lines, ending = self._exchange(b"t", request, deadline, limits.record_bytes + _REPLY_MARGIN,
-                                           limits.steps)
-        if format == "pythontutor":
-            return _assemble_pythontutor(lines, ending, limits, source)
-        return _assemble(lines, ending, limits, encoding)
+            ending = self._exchange(b"t", request, reply, deadline, limits.record_bytes + _REPLY_MARGIN,
+                                    limits.steps)
+        return reply.finish(ending)
 
-    def _exchange(self, kind, request, deadline, byte_cap, step_cap):
-        """(lines read, how reading ended: "end", "timeout", "eof", "too_big", "too_many_steps")."""
+    def _exchange(self, kind, request, reply, deadline, byte_cap, step_cap):
+        """How reading the reply ended: "end", "invalid", "timeout", "eof", "too_big", "too_many_steps"."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with mine:
             with theirs:
@@ -123,7 +125,7 @@ class Sandbox:
                     mine.sendall(struct.pack("!I", len(payload)) + payload)
                 except OSError:
                     pass  # the child died before reading: the reply ends early, a crash
-            return _read_reply(mine, deadline, byte_cap, step_cap)
+            return _read_reply(mine, reply, deadline, byte_cap, step_cap)
 
     def _hand_over(self, kind, connection):
         """Give the fork server a connection to fork a child for; restart it once if it died."""
@@ -141,19 +143,21 @@ class Sandbox:
             socket.send_fds(self._control, [kind], [connection.fileno()])
 
 
-def _read_reply(connection, deadline, byte_cap, step_cap):
-    """Read the child's lines; kill it at the deadline, the byte cap or one step too many.
+def _read_reply(connection, reply, deadline, byte_cap, step_cap):
+    """Hand the child's lines to `reply` as they come; kill the child at the deadline,
+    the byte cap, one step too many or a line that `reply` refuses.
 
-    The child counts its own steps, but a program that tampers with the
-    engine could make it count wrong: the step limit is held here too.
+    Each line is checked while the child is still tracing (on the other
+    core), not all at the end. The child counts its own steps, but a program
+    that tampers with the engine could make it count wrong: the step limit
+    is held here too.
     """
     buffer = b""
-    lines = []
     pid = None
     total = 0
     steps = 0
-    ending = "eof"
-    while True:
+    ending = None
+    while ending is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             ending = "timeout"
@@ -165,6 +169,7 @@ def _read_reply(connection, deadline, byte_cap, step_cap):
             ending = "timeout"
             break
         if not chunk:
+            ending = "eof"
             break
         total += len(chunk)
         if total > byte_cap:
@@ -181,54 +186,76 @@ def _read_reply(connection, deadline, byte_cap, step_cap):
                 if steps > step_cap:
                     ending = "too_many_steps"
                     break
-            lines.append(line)
-        if ending == "too_many_steps":
-            break
-        if lines and (lines[-1].startswith(b'{"end":') or lines[-1].startswith(b'{"canary":')):
-            ending = "end"
-            break
+            ending = reply.add(line)
+            if ending is not None:  # the end line, or a line that is not the reply's
+                break
     if ending != "end" and pid is not None:
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    return lines, ending
+    return ending
 
 
-def _assemble(lines, ending, limits, encoding):
-    """The record from the child's lines, checked line by line before it is trusted."""
-    steps = []
-    stdout = []
-    tail = None
-    last_step = None
-    for line in lines:
-        try:
-            text = line.decode("utf-8")
-            message = json.loads(text)
-        except ValueError:  # UnicodeDecodeError included
-            ending = "invalid"
-            break
-        if not isinstance(message, dict):
-            ending = "invalid"
-            break
-        if "step" in message and _is_step(message["step"], encoding):
-            last_step = message["step"]
-            steps.append(line[len(b'{"step":'):-1])
-            stdout.append(last_step.get("stdout", ""))
-        elif "end" in message and _is_tail(message["end"]):
-            tail = message["end"]
+def _parse(line):
+    """The line's JSON object, or None."""
+    try:
+        message = json.loads(line.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError included
+        return None
+    return message if isinstance(message, dict) else None
+
+
+class _CanaryReply:
+    """The canary child's report of which layers hold."""
+
+    def __init__(self):
+        self.layers = None
+
+    def add(self, line):
+        message = _parse(line)
+        if message is None or not isinstance(message.get("canary"), dict):
+            return "invalid"
+        self.layers = message["canary"]
+        return "end"
+
+
+class _RecordReply:
+    """The record, rebuilt from the child's lines, each checked before it is trusted."""
+
+    def __init__(self, limits, encoding):
+        self._limits = limits
+        self._encoding = encoding
+        self._steps = []
+        self._stdout = []
+        self._tail = None
+        self._last_step = None
+
+    def add(self, line):
+        message = _parse(line)
+        if message is None:
+            return "invalid"
+        if "step" in message and _is_step(message["step"], self._encoding):
+            self._last_step = message["step"]
+            self._steps.append(line[len(b'{"step":'):-1])
+            self._stdout.append(self._last_step.get("stdout", ""))
+            return None
+        if "end" in message and _is_tail(message["end"]):
+            self._tail = message["end"]
+            return "end"
+        return "invalid"
+
+    def finish(self, ending):
+        steps, stdout, tail = self._steps, self._stdout, self._tail
+        if ending == "end":
+            outcome, output = tail["outcome"], tail["stdout"]
+            shown = "".join(stdout)
+            if output != shown and output.startswith(shown) and self._last_step is not None:
+                self._last_step["stdout"] = self._last_step.get("stdout", "") + output[len(shown):]
+                steps[-1] = encode(self._last_step).encode("utf-8")
         else:
-            ending = "invalid"
-            break
-    if ending == "end" and tail is not None:
-        outcome, output = tail["outcome"], tail["stdout"]
-        shown = "".join(stdout)
-        if output != shown and output.startswith(shown) and last_step is not None:
-            last_step["stdout"] = last_step.get("stdout", "") + output[len(shown):]
-            steps[-1] = encode(last_step).encode("utf-8")
-    else:
-        outcome, output = _cut_short(ending, limits, len(steps)), "".join(stdout)
-    return assemble(steps, outcome, output, limits, encoding)
+            outcome, output = _cut_short(ending, self._limits, len(steps)), "".join(stdout)
+        return assemble(steps, outcome, output, self._limits, self._encoding)
 
 
 def _cut_short(ending, limits, steps):
@@ -241,29 +268,34 @@ def _cut_short(ending, limits, steps):
     return outcome
 
 
-def _assemble_pythontutor(lines, ending, limits, source):
-    """Python Tutor's trace from the child's lines, checked line by line as _assemble does."""
-    steps, events, tail = [], [], None
-    for line in lines:
-        try:
-            message = json.loads(line.decode("utf-8"))
-        except ValueError:
-            ending = "invalid"
-            break
-        step = message.get("step") if isinstance(message, dict) else None
+class _PythonTutorReply:
+    """Python Tutor's trace from the child's lines, checked line by line as _RecordReply does."""
+
+    def __init__(self, limits, source):
+        self._limits = limits
+        self._source = source
+        self._steps = []
+        self._events = []
+        self._tail = None
+
+    def add(self, line):
+        message = _parse(line)
+        step = message.get("step") if message is not None else None
         if _is_pythontutor_step(step):
-            steps.append(line[len(b'{"step":'):-1])
-            events.append((step["event"], step["func_name"]))
-        elif isinstance(message, dict) and "end" in message and _is_tail(message["end"]):
-            tail = message["end"]
+            self._steps.append(line[len(b'{"step":'):-1])
+            self._events.append((step["event"], step["func_name"]))
+            return None
+        if message is not None and "end" in message and _is_tail(message["end"]):
+            self._tail = message["end"]
+            return "end"
+        return "invalid"
+
+    def finish(self, ending):
+        if ending == "end":
+            outcome = self._tail["outcome"]
         else:
-            ending = "invalid"
-            break
-    if ending == "end" and tail is not None:
-        outcome = tail["outcome"]
-    else:
-        outcome = _cut_short(ending, limits, len(steps))
-    return finish_trace(steps, events, outcome, source, limits)
+            outcome = _cut_short(ending, self._limits, len(self._steps))
+        return finish_trace(self._steps, self._events, outcome, self._source, self._limits)
 
 
 _PYTHONTUTOR_FIELDS = {"line": int, "event": str, "func_name": str, "globals": dict, "ordered_globals": list,
