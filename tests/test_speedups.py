@@ -69,6 +69,45 @@ MUTATING_PROGRAMS = {
             return count
         outer()
     """,
+    "heap_objects_changed_behind_their_cache": """
+        class Box:
+            pass
+        class Slotted:
+            __slots__ = ("a", "__dict__")
+        def shape(x, y=1, *, z=2):
+            return x
+        def other(p, q):
+            return p
+        box, slotted = Box(), Slotted()
+        long_list = list(range(120))
+        table = {}
+        def numbers():
+            yield from range(1000)
+        counting = numbers()
+        for i in range(40):
+            box.n = i
+            slotted.a = i
+            slotted.b = -i
+            next(counting)
+            long_list[i % 3] = i          # shown part of a list longer than the cap
+            long_list[110] = i            # past the cap: the text does not change
+            table[i % 4] = [i]
+            if i == 10:
+                Box.__name__ = "Crate"
+                shape.__defaults__ = (5,)
+            if i == 15:
+                shape.__kwdefaults__ = {"z": 9}
+                shape.__name__ = "renamed"
+            if i == 20:
+                box.__dict__ = {"fresh": i}
+                shape.__code__ = other.__code__
+            if i == 25:
+                counting.__qualname__ = "counted"
+                table.clear()
+            if i == 30:
+                long_list.append(i)
+                del box.fresh
+    """,
     "dict_and_list_in_place": """
         words = "a b c a b a d e f a".split()
         counts = {}

@@ -4,13 +4,31 @@
  * holds the very objects it held when its text was made. In Python that
  * means building a tuple of its keys and values and comparing it item by
  * item; here a dict answers with its version tag (CPython bumps it on every
- * change to the dict) and a list is compared in place. Nothing here calls
- * back into Python code, so no program code can run from these checks.
+ * change to the dict) and a list is compared in place, and settle_heap runs
+ * the heap's per-step loop for the objects whose text holds. Nothing here
+ * calls back into Python code, so no program code can run from these checks.
  * tracer/identity.py falls back to pure Python where this is not built.
  */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+#define HAVE_VERSION_TAG 1
+/* The dict's version tag (PEP 509): deprecated in 3.12, gone in 3.14. */
+static uint64_t
+version_of(PyObject *d)
+{
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+    return ((PyDictObject *)d)->ma_version_tag;
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+}
+#endif
 
 /* dict_version(d) -> int, or None when d is not an exact dict or the
  * interpreter keeps no version tag. The tag is a global counter: two reads
@@ -18,17 +36,9 @@
 static PyObject *
 dict_version(PyObject *module, PyObject *d)
 {
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+#ifdef HAVE_VERSION_TAG
     if (PyDict_CheckExact(d)) {
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-#endif
-        uint64_t tag = ((PyDictObject *)d)->ma_version_tag;
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
-        return PyLong_FromUnsignedLongLong(tag);
+        return PyLong_FromUnsignedLongLong(version_of(d));
     }
 #endif
     Py_RETURN_NONE;
@@ -98,7 +108,139 @@ same_objects(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_TRUE;
 }
 
+/* 1 when `obj`'s cached fingerprint says its text is unchanged, 0 when this
+ * cannot tell (the caller checks in Python), -1 on error. Only fingerprints
+ * whose shape HeapEncoder._fingerprint gives these types are recognized. */
+static int
+unchanged(PyObject *fingerprint, PyObject *obj, Py_ssize_t cap, PyObject *immutable, PyObject *by_version)
+{
+    if (fingerprint == immutable) {
+        return 1;
+    }
+    if (!PyTuple_CheckExact(fingerprint)) {
+        return 0;
+    }
+    Py_ssize_t size = PyTuple_GET_SIZE(fingerprint);
+    PyTypeObject *cls = Py_TYPE(obj);
+    if (size < 2 || PyTuple_GET_ITEM(fingerprint, 0) != (PyObject *)cls) {
+        return 0;
+    }
+    PyObject *second = PyTuple_GET_ITEM(fingerprint, 1);
+    if (cls == &PyList_Type) {  /* (list, len, *items[:cap]) */
+        Py_ssize_t length = PyList_GET_SIZE(obj);
+        Py_ssize_t count = length < cap ? length : cap;
+        if (!PyLong_CheckExact(second) || PyLong_AsSsize_t(second) != length || size != 2 + count) {
+            return PyErr_Occurred() ? -1 : 0;
+        }
+        for (Py_ssize_t i = 0; i < count; i++) {
+            if (!same_object(PyTuple_GET_ITEM(fingerprint, 2 + i), PyList_GET_ITEM(obj, i))) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+#ifdef HAVE_VERSION_TAG
+    if (cls == &PyDict_Type) {  /* (dict, version) */
+        return size == 2 && PyLong_CheckExact(second)
+            && PyLong_AsUnsignedLongLong(second) == version_of(obj);
+    }
+#endif
+    if (cls == &PyFunction_Type) {  /* (function, name, code, defaults, kwdefaults) */
+        PyFunctionObject *function = (PyFunctionObject *)obj;
+        PyObject *defaults = function->func_defaults ? function->func_defaults : Py_None;
+        PyObject *kwdefaults = function->func_kwdefaults ? function->func_kwdefaults : Py_None;
+        return size == 5 && second == function->func_name && PyTuple_GET_ITEM(fingerprint, 2) == function->func_code
+            && PyTuple_GET_ITEM(fingerprint, 3) == defaults && PyTuple_GET_ITEM(fingerprint, 4) == kwdefaults;
+    }
+#ifdef HAVE_VERSION_TAG
+    /* an instance of a program class with no slots: (class, name, by_version, __dict__, its version) */
+    if (size == 5 && PyTuple_GET_ITEM(fingerprint, 2) == by_version && PyType_HasFeature(cls, Py_TPFLAGS_HEAPTYPE)) {
+        PyObject **slot = _PyObject_GetDictPtr(obj);
+        PyObject *attributes = PyTuple_GET_ITEM(fingerprint, 3);
+        PyObject *version = PyTuple_GET_ITEM(fingerprint, 4);
+        return second == ((PyHeapTypeObject *)cls)->ht_name && slot != NULL && *slot == attributes
+            && PyDict_CheckExact(attributes) && PyLong_CheckExact(version)
+            && PyLong_AsUnsignedLongLong(version) == version_of(attributes);
+    }
+#endif
+    return 0;
+}
+
+/* settle_heap(pending, heap, cache, cap, immutable, by_version) -> (heap id, object) or None
+ *
+ * HeapEncoder.heap's loop for the objects whose cached text still holds:
+ * pops (heap id, object) pairs off `pending`, and for each one whose cache
+ * entry (fingerprint, text, referred pairs) is unchanged, puts its text in
+ * `heap` and what it refers to on `pending`, as the Python loop does. Returns
+ * the first pair it cannot settle, for Python to check and encode, or None
+ * when `pending` is empty. */
+static PyObject *
+settle_heap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "settle_heap(list, dict, dict, int, object, object)");
+        return NULL;
+    }
+    PyObject *pending = args[0], *heap = args[1], *cache = args[2];
+    Py_ssize_t cap = PyLong_AsSsize_t(args[3]);
+    if (cap == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    while (PyList_GET_SIZE(pending) > 0) {
+        Py_ssize_t last = PyList_GET_SIZE(pending) - 1;
+        PyObject *pair = PyList_GET_ITEM(pending, last);
+        Py_INCREF(pair);
+        if (PyList_SetSlice(pending, last, last + 1, NULL) < 0) {
+            Py_DECREF(pair);
+            return NULL;
+        }
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            return pair;
+        }
+        PyObject *heap_id = PyTuple_GET_ITEM(pair, 0);
+        PyObject *entry = PyDict_GetItemWithError(cache, heap_id);
+        if (entry == NULL) {
+            if (PyErr_Occurred()) {
+                Py_DECREF(pair);
+                return NULL;
+            }
+            return pair;
+        }
+        if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3 || !PyList_CheckExact(PyTuple_GET_ITEM(entry, 2))) {
+            return pair;
+        }
+        int same = unchanged(PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(pair, 1), cap, args[4], args[5]);
+        if (same <= 0) {
+            if (same < 0) {
+                Py_DECREF(pair);
+                return NULL;
+            }
+            return pair;
+        }
+        PyObject *referred = PyTuple_GET_ITEM(entry, 2);
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(referred); i++) {
+            PyObject *child = PyList_GET_ITEM(referred, i);
+            if (!PyTuple_CheckExact(child) || PyTuple_GET_SIZE(child) != 2) {
+                continue;  /* never: _reference makes these */
+            }
+            int known = PyDict_Contains(heap, PyTuple_GET_ITEM(child, 0));
+            if (known < 0 || (!known && (PyDict_SetItem(heap, PyTuple_GET_ITEM(child, 0), Py_None) < 0
+                                         || PyList_Append(pending, child) < 0))) {
+                Py_DECREF(pair);
+                return NULL;
+            }
+        }
+        if (PyDict_SetItem(heap, heap_id, PyTuple_GET_ITEM(entry, 1)) < 0) {
+            Py_DECREF(pair);
+            return NULL;
+        }
+        Py_DECREF(pair);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"settle_heap", (PyCFunction)(void (*)(void))settle_heap, METH_FASTCALL, NULL},
     {"dict_version", dict_version, METH_O, NULL},
     {"same_items", (PyCFunction)(void (*)(void))same_items, METH_FASTCALL, NULL},
     {"same_objects", (PyCFunction)(void (*)(void))same_objects, METH_FASTCALL, NULL},

@@ -14,10 +14,12 @@ import os
 try:
     if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench
         raise ImportError("TRACER_SPEEDUPS=0")
-    from tracer._speedups import dict_version, same_items, same_objects
+    from tracer._speedups import dict_version, same_items, same_objects, settle_heap
     NATIVE = True
 except ImportError:
     NATIVE = False
+
+    settle_heap = None  # HeapEncoder.heap's loop does it all in Python
 
     def dict_version(d):
         return None

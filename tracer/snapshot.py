@@ -18,7 +18,7 @@ import itertools
 import math
 import types
 
-from .identity import dict_version, same_items, same_objects
+from .identity import dict_version, same_items, same_objects, settle_heap
 from .record import encode, encode_string
 
 MAX_EXACT_INT = 2**53 - 1
@@ -455,7 +455,13 @@ class HeapEncoder:
         cache = self._cache
         cap = self._items_cap
         while pending:
-            heap_id, obj = pending.pop()
+            if settle_heap is not None:  # the C loop settles what it can and hands back the rest
+                pair = settle_heap(pending, heap, cache, cap, _IMMUTABLE, _BY_VERSION)
+                if pair is None:
+                    break
+                heap_id, obj = pair
+            else:
+                heap_id, obj = pending.pop()
             entry = cache.get(heap_id)
             if entry is not None:
                 cached = entry[0]
@@ -574,13 +580,17 @@ class HeapEncoder:
                     attributes = layout.dict_getter(obj, cls)
                 except Exception:
                     return None
-                parts.append(attributes)
                 if attributes is not None and issubclass(type(attributes), dict):
                     version = dict_version(attributes)
                     if version is not None:
-                        parts.append(version)
+                        if not layout.slots:  # the shape settle_heap recognizes
+                            return (cls, _type_name(cls), _BY_VERSION, attributes, version)
+                        parts += (attributes, version)
                     else:
+                        parts.append(attributes)
                         parts.extend(itertools.chain.from_iterable(_dict_items(attributes)))
+                else:
+                    parts.append(attributes)
             return tuple(parts)
         if kind == "class":
             return (cls, _type_name(cls), _type_name(obj), *_type_bases(obj),
@@ -712,4 +722,5 @@ def signature(func, skip_first=False):
 
 _MISSING = object()
 _IMMUTABLE = (object(),)  # a fingerprint that never needs comparing
+_BY_VERSION = object()  # marks an instance's fingerprint that names its __dict__ and that dict's version
 
