@@ -8,6 +8,7 @@ with both versions and require the very same record, byte for byte.
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -203,3 +204,33 @@ def test_record_last_step_shows_the_final_values():
     module = last["stack"][0]["locals"]
     assert module["total"] == sum(range(120))
     assert module["fifth"] == 115
+
+
+def test_c_value_texts_are_what_json_writes():
+    from tracer.record import encode
+
+    def fallback(value):
+        return "FALLBACK"
+
+    values = ["", "plain", 'quote " and \\ backslash', "\b\f\n\r\t", "".join(map(chr, range(0x30))),
+              "\x7f é ü 中文 😀", "lone \ud800 and \udfff", "x" * 50, 0, -1, 2**53 - 1, -(2**53 - 1),
+              True, False, None, 0.5, -1e-300, 1.5e300, 2.0, float("inf"), float("nan"), 2**53, "y" * 51, [1]]
+    texts = identity.items_text(values, len(values), 50, fallback).split(",")
+    expected = []
+    for value in values:
+        simple = (type(value) in (int, bool, float, str, type(None))
+                  and not (type(value) is int and abs(value) > 2**53 - 1)
+                  and not (type(value) is float and not (math.isfinite(value) and not value.is_integer()))
+                  and not (type(value) is str and len(value) > 50))
+        expected.append(encode(value) if simple else "FALLBACK")
+    # commas inside strings split them too: compare the joined texts
+    assert ",".join(texts) == ",".join(expected)
+
+
+def test_c_members_text_matches_python(tmp_path):
+    encoder_values = {"a": 1, "b": "two", "c": None, "ü": 0.25, "quote\"d": True}
+    keys = {}
+    text = identity.members_text(encoder_values, list(encoder_values), keys, 50, lambda value: "F")
+    assert json.loads(text) == encoder_values
+    assert set(keys) == set(encoder_values)
+    assert identity.members_text(encoder_values, ["missing"], keys, 50, str) is None

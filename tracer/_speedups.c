@@ -12,6 +12,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
 #define HAVE_VERSION_TAG 1
@@ -239,7 +240,225 @@ settle_heap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* -- JSON text of values: what HeapEncoder.value_text writes, for the common scalars */
+
+#define MAX_EXACT_INT ((1LL << 53) - 1)
+
+static PyObject *text_true, *text_false, *text_null;
+
+/* `encode_string(s)`: json.dumps(s, ensure_ascii=False), lone surrogates as \u escapes. */
+static PyObject *
+string_text(PyObject *s)
+{
+    Py_ssize_t length = PyUnicode_GET_LENGTH(s);
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    Py_UCS4 *out = PyMem_Malloc(sizeof(Py_UCS4) * (6 * length + 2));
+    if (out == NULL) {
+        return PyErr_NoMemory();
+    }
+    static const char hex[] = "0123456789abcdef";
+    Py_ssize_t n = 0;
+    out[n++] = '"';
+    for (Py_ssize_t i = 0; i < length; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        switch (c) {
+        case '"': out[n++] = '\\'; out[n++] = '"'; continue;
+        case '\\': out[n++] = '\\'; out[n++] = '\\'; continue;
+        case '\b': out[n++] = '\\'; out[n++] = 'b'; continue;
+        case '\f': out[n++] = '\\'; out[n++] = 'f'; continue;
+        case '\n': out[n++] = '\\'; out[n++] = 'n'; continue;
+        case '\r': out[n++] = '\\'; out[n++] = 'r'; continue;
+        case '\t': out[n++] = '\\'; out[n++] = 't'; continue;
+        }
+        if (c < 0x20 || (c >= 0xD800 && c <= 0xDFFF)) {
+            out[n++] = '\\';
+            out[n++] = 'u';
+            out[n++] = hex[(c >> 12) & 0xF];
+            out[n++] = hex[(c >> 8) & 0xF];
+            out[n++] = hex[(c >> 4) & 0xF];
+            out[n++] = hex[c & 0xF];
+        }
+        else {
+            out[n++] = c;
+        }
+    }
+    out[n++] = '"';
+    PyObject *text = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out, n);
+    PyMem_Free(out);
+    return text;
+}
+
+/* The value's text when it is a scalar written as itself (an int within
+ * JSON's exact range, a bool, None, a finite non-integral float, a str no
+ * longer than string_cap); NULL with no error set when it is not one. */
+static PyObject *
+scalar_text(PyObject *v, Py_ssize_t string_cap)
+{
+    if (PyLong_CheckExact(v)) {
+        int overflow;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (x == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (overflow || x > MAX_EXACT_INT || x < -MAX_EXACT_INT) {
+            return NULL;
+        }
+        return PyUnicode_FromFormat("%lld", x);
+    }
+    if (PyUnicode_CheckExact(v)) {
+        return PyUnicode_GET_LENGTH(v) <= string_cap ? string_text(v) : NULL;
+    }
+    if (v == Py_True || v == Py_False || v == Py_None) {
+        PyObject *text = v == Py_True ? text_true : v == Py_False ? text_false : text_null;
+        Py_INCREF(text);
+        return text;
+    }
+    if (PyFloat_CheckExact(v)) {
+        double d = PyFloat_AS_DOUBLE(v);
+        return isfinite(d) && d != floor(d) ? PyObject_Repr(v) : NULL;
+    }
+    return NULL;
+}
+
+/* scalar_text, else fallback(v): the program's objects go to Python. */
+static PyObject *
+value_text(PyObject *v, Py_ssize_t string_cap, PyObject *fallback)
+{
+    PyObject *text = scalar_text(v, string_cap);
+    if (text != NULL || PyErr_Occurred()) {
+        return text;
+    }
+    text = PyObject_CallOneArg(fallback, v);
+    if (text != NULL && !PyUnicode_CheckExact(text)) {
+        Py_DECREF(text);
+        PyErr_SetString(PyExc_TypeError, "a value's text must be a str");
+        return NULL;
+    }
+    return text;
+}
+
+/* items_text(items, count, string_cap, fallback) -> str: the first `count`
+ * items of the exact list `items` as JSON texts, joined with commas. */
+static PyObject *
+items_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyList_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "items_text(list, int, int, callable)");
+        return NULL;
+    }
+    Py_ssize_t count = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t string_cap = PyLong_AsSsize_t(args[2]);
+    if ((count == -1 || string_cap == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *texts = PyList_New(0);
+    if (texts == NULL) {
+        return NULL;
+    }
+    /* the list may change under a fallback call: its length is read each time */
+    for (Py_ssize_t i = 0; i < count && i < PyList_GET_SIZE(args[0]); i++) {
+        PyObject *item = PyList_GET_ITEM(args[0], i);
+        Py_INCREF(item);
+        PyObject *text = value_text(item, string_cap, args[3]);
+        Py_DECREF(item);
+        if (text == NULL || PyList_Append(texts, text) < 0) {
+            Py_XDECREF(text);
+            Py_DECREF(texts);
+            return NULL;
+        }
+        Py_DECREF(text);
+    }
+    PyObject *comma = PyUnicode_FromString(",");
+    PyObject *joined = comma ? PyUnicode_Join(comma, texts) : NULL;
+    Py_XDECREF(comma);
+    Py_DECREF(texts);
+    return joined;
+}
+
+/* members_text(names, bound, key_texts, string_cap, fallback) -> str or None:
+ * `"name":value,...` for each name of `bound` in the exact dict `names`;
+ * `key_texts` caches each name's `"name":`. None when `names` is not an
+ * exact dict or lacks a name (the caller then does it in Python). */
+static PyObject *
+members_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyList_CheckExact(args[1]) || !PyDict_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "members_text(dict, list, dict, int, callable)");
+        return NULL;
+    }
+    PyObject *names = args[0], *bound = args[1], *key_texts = args[2];
+    Py_ssize_t string_cap = PyLong_AsSsize_t(args[3]);
+    if (string_cap == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!PyDict_CheckExact(names)) {
+        Py_RETURN_NONE;
+    }
+    PyObject *texts = PyList_New(0);
+    if (texts == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(bound); i++) {
+        PyObject *name = PyList_GET_ITEM(bound, i);
+        PyObject *member = NULL;
+        if (!PyUnicode_CheckExact(name)) {
+            goto python;
+        }
+        PyObject *value = PyDict_GetItemWithError(names, name);  /* str keys: no program code */
+        if (value == NULL) {
+            if (PyErr_Occurred()) {
+                goto error;
+            }
+            goto python;
+        }
+        Py_INCREF(value);
+        PyObject *key = PyDict_GetItemWithError(key_texts, name);
+        if (key != NULL) {
+            Py_INCREF(key);
+        }
+        else if (!PyErr_Occurred()) {
+            PyObject *quoted = string_text(name);
+            key = quoted ? PyUnicode_FromFormat("%U:", quoted) : NULL;
+            Py_XDECREF(quoted);
+            if (key != NULL && PyDict_SetItem(key_texts, name, key) < 0) {
+                Py_CLEAR(key);
+            }
+        }
+        PyObject *text = key ? value_text(value, string_cap, args[4]) : NULL;
+        Py_DECREF(value);
+        if (text != NULL) {
+            member = PyUnicode_Concat(key, text);
+            Py_DECREF(text);
+        }
+        Py_XDECREF(key);
+        if (member == NULL || PyList_Append(texts, member) < 0) {
+            Py_XDECREF(member);
+            goto error;
+        }
+        Py_DECREF(member);
+    }
+    PyObject *comma = PyUnicode_FromString(",");
+    PyObject *joined = comma ? PyUnicode_Join(comma, texts) : NULL;
+    Py_XDECREF(comma);
+    Py_DECREF(texts);
+    if (joined == NULL) {
+        return NULL;
+    }
+    PyObject *braced = PyUnicode_FromFormat("{%U}", joined);
+    Py_DECREF(joined);
+    return braced;
+python:
+    Py_DECREF(texts);
+    Py_RETURN_NONE;
+error:
+    Py_DECREF(texts);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"items_text", (PyCFunction)(void (*)(void))items_text, METH_FASTCALL, NULL},
+    {"members_text", (PyCFunction)(void (*)(void))members_text, METH_FASTCALL, NULL},
     {"settle_heap", (PyCFunction)(void (*)(void))settle_heap, METH_FASTCALL, NULL},
     {"dict_version", dict_version, METH_O, NULL},
     {"same_items", (PyCFunction)(void (*)(void))same_items, METH_FASTCALL, NULL},
@@ -254,5 +473,11 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    text_true = PyUnicode_InternFromString("true");
+    text_false = PyUnicode_InternFromString("false");
+    text_null = PyUnicode_InternFromString("null");
+    if (text_true == NULL || text_false == NULL || text_null == NULL) {
+        return NULL;
+    }
     return PyModule_Create(&module);
 }

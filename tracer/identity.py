@@ -14,12 +14,13 @@ import os
 try:
     if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench
         raise ImportError("TRACER_SPEEDUPS=0")
-    from tracer._speedups import dict_version, same_items, same_objects, settle_heap
+    from tracer._speedups import dict_version, items_text, members_text, same_items, same_objects, settle_heap
     NATIVE = True
 except ImportError:
     NATIVE = False
 
-    settle_heap = None  # HeapEncoder.heap's loop does it all in Python
+    # HeapEncoder does these in Python
+    settle_heap = items_text = members_text = None
 
     def dict_version(d):
         return None

@@ -18,7 +18,7 @@ import itertools
 import math
 import types
 
-from .identity import dict_version, same_items, same_objects, settle_heap
+from .identity import dict_version, items_text, members_text, same_items, same_objects, settle_heap
 from .record import encode, encode_string
 
 MAX_EXACT_INT = 2**53 - 1
@@ -393,6 +393,11 @@ class HeapEncoder:
         """The JSON object of names' values, in `bound`'s order, and the objects it refers to."""
         self._collected = referred = []
         try:
+            if members_text is not None:
+                text = members_text(names, bound, self._key_texts, self._string_cap, self.value_text)
+                if text is not None:
+                    return text, referred
+                referred.clear()
             value_text = self.value_text
             keys = self._key_texts
             parts = []
@@ -409,9 +414,13 @@ class HeapEncoder:
         """The text `_sequence` gives an exact list, written directly."""
         value_text = self.value_text
         cap = self._items_cap
+        shown = obj if len(obj) <= cap else obj[:cap]
+        if items_text is not None:
+            items = items_text(shown, len(shown), self._string_cap, value_text)
+        else:
+            items = ",".join([value_text(item) for item in shown])
         if len(obj) <= cap:
-            return '{"kind":"list","type":"list","items":[%s]}' % ",".join([value_text(item) for item in obj])
-        items = ",".join([value_text(item) for item in obj[:cap]])
+            return '{"kind":"list","type":"list","items":[%s]}' % items
         return '{"kind":"list","type":"list","items":[%s],"truncated":%d}' % (items, len(obj) - cap)
 
     def _reference(self, obj):
