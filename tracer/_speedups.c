@@ -244,7 +244,7 @@ settle_heap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 #define MAX_EXACT_INT ((1LL << 53) - 1)
 
-static PyObject *text_true, *text_false, *text_null;
+static PyObject *text_true, *text_false, *text_null, *text_comma;
 
 /* `encode_string(s)`: json.dumps(s, ensure_ascii=False), lone surrogates as \u escapes. */
 static PyObject *
@@ -338,6 +338,15 @@ value_text(PyObject *v, Py_ssize_t string_cap, PyObject *fallback)
     return text;
 }
 
+/* ",".join(texts), taking the reference to `texts`. */
+static PyObject *
+joined_texts(PyObject *texts)
+{
+    PyObject *joined = PyUnicode_Join(text_comma, texts);
+    Py_DECREF(texts);
+    return joined;
+}
+
 /* items_text(items, count, string_cap, fallback) -> str: the first `count`
  * items of the exact list `items` as JSON texts, joined with commas. */
 static PyObject *
@@ -369,11 +378,7 @@ items_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         Py_DECREF(text);
     }
-    PyObject *comma = PyUnicode_FromString(",");
-    PyObject *joined = comma ? PyUnicode_Join(comma, texts) : NULL;
-    Py_XDECREF(comma);
-    Py_DECREF(texts);
-    return joined;
+    return joined_texts(texts);
 }
 
 /* members_text(names, bound, key_texts, string_cap, fallback) -> str or None:
@@ -438,10 +443,7 @@ members_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         Py_DECREF(member);
     }
-    PyObject *comma = PyUnicode_FromString(",");
-    PyObject *joined = comma ? PyUnicode_Join(comma, texts) : NULL;
-    Py_XDECREF(comma);
-    Py_DECREF(texts);
+    PyObject *joined = joined_texts(texts);
     if (joined == NULL) {
         return NULL;
     }
@@ -476,7 +478,8 @@ PyInit__speedups(void)
     text_true = PyUnicode_InternFromString("true");
     text_false = PyUnicode_InternFromString("false");
     text_null = PyUnicode_InternFromString("null");
-    if (text_true == NULL || text_false == NULL || text_null == NULL) {
+    text_comma = PyUnicode_InternFromString(",");
+    if (text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL) {
         return NULL;
     }
     return PyModule_Create(&module);
