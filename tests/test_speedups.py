@@ -1,4 +1,4 @@
-"""The C identity checks (tracer/_speedups.c) against their Python fallback.
+"""The snapshot's C loops (tracer/_speedups.c) against their Python fallback.
 
 The C version decides "unchanged" from a dict's version tag, so a change
 that CPython made without bumping the tag would show a stale value. These
@@ -18,7 +18,7 @@ import pytest
 
 import tracer
 from tests import fixtures
-from tracer import identity
+from tracer import speedups
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -128,10 +128,10 @@ MUTATING_PROGRAMS = {
 
 
 def _trace_in_subprocess(program, speedups):
-    """The record, as a child interpreter with or without the C checks writes it."""
+    """The record, as a child interpreter with or without the C loops writes it."""
     env = dict(os.environ, TRACER_SPEEDUPS=speedups)
-    script = ("import sys, tracer; from tracer import identity; "
-              "assert identity.NATIVE == (sys.argv[2] == '1'); "
+    script = ("import sys, tracer; from tracer import speedups; "
+              "assert speedups.NATIVE == (sys.argv[2] == '1'); "
               "sys.stdout.buffer.write(tracer.trace_json(open(sys.argv[1]).read(), '', 5000, sys.argv[3]))")
     outputs = []
     for encoding in ("full", "delta"):
@@ -141,13 +141,13 @@ def _trace_in_subprocess(program, speedups):
     return outputs
 
 
-def test_the_c_checks_are_built_where_the_tests_run():
+def test_the_c_loops_are_built_where_the_tests_run():
     # `make build` compiles them; a broken build would only be slower, so it is caught here.
-    assert identity.NATIVE
+    assert speedups.NATIVE
 
 
 @pytest.mark.parametrize("name", sorted(MUTATING_PROGRAMS))
-def test_c_checks_give_the_same_record_as_python(name, tmp_path):
+def test_c_loops_give_the_same_record_as_python(name, tmp_path):
     program = tmp_path / f"{name}.py"
     program.write_text(textwrap.dedent(MUTATING_PROGRAMS[name]))
     native = _trace_in_subprocess(program, "1")
@@ -158,9 +158,9 @@ def test_c_checks_give_the_same_record_as_python(name, tmp_path):
     assert len(record["steps"]) > 200
 
 
-def test_fixtures_match_their_records_without_the_c_checks():
-    script = ("import sys, json; from tests import fixtures; from tracer import identity; "
-              "assert not identity.NATIVE; "
+def test_fixtures_match_their_records_without_the_c_loops():
+    script = ("import sys, json; from tests import fixtures; from tracer import speedups; "
+              "assert not speedups.NATIVE; "
               "print(json.dumps([n for n in fixtures.names() "
               "if fixtures.record(n) != json.loads(fixtures.expected_path(n).read_text())]))")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
@@ -174,12 +174,12 @@ def test_a_stale_version_tag_is_never_trusted_across_dicts():
     first, second = {}, {}
     first["a"] = 1
     second["a"] = 1
-    assert identity.dict_version(first) != identity.dict_version(second)
-    before = identity.dict_version(first)
+    assert speedups.dict_version(first) != speedups.dict_version(second)
+    before = speedups.dict_version(first)
     first["a"] = 1  # the same object again: nothing changed
-    assert identity.dict_version(first) == before
+    assert speedups.dict_version(first) == before
     first["a"] = 2
-    assert identity.dict_version(first) != before
+    assert speedups.dict_version(first) != before
 
 
 def test_same_objects_never_calls_eq():
@@ -192,9 +192,9 @@ def test_same_objects_never_calls_eq():
 
         __hash__ = object.__hash__
 
-    assert not identity.same_objects((Loud(),), (Loud(),))
-    assert not identity.same_items((list, 1, Loud()), 2, [Loud()], 1)
-    assert identity.same_objects((10**20,), (10**20 + 0,))
+    assert not speedups.same_objects((Loud(),), (Loud(),))
+    assert not speedups.same_items((list, 1, Loud()), 2, [Loud()], 1)
+    assert speedups.same_objects((10**20,), (10**20 + 0,))
     assert calls == []
 
 
@@ -215,7 +215,7 @@ def test_c_value_texts_are_what_json_writes():
     values = ["", "plain", 'quote " and \\ backslash', "\b\f\n\r\t", "".join(map(chr, range(0x30))),
               "\x7f é ü 中文 😀", "lone \ud800 and \udfff", "x" * 50, 0, -1, 2**53 - 1, -(2**53 - 1),
               True, False, None, 0.5, -1e-300, 1.5e300, 2.0, float("inf"), float("nan"), 2**53, "y" * 51, [1]]
-    texts = identity.items_text(values, len(values), 50, fallback).split(",")
+    texts = speedups.items_text(values, len(values), 50, fallback).split(",")
     expected = []
     for value in values:
         simple = (type(value) in (int, bool, float, str, type(None))
@@ -230,7 +230,7 @@ def test_c_value_texts_are_what_json_writes():
 def test_c_members_text_matches_python(tmp_path):
     encoder_values = {"a": 1, "b": "two", "c": None, "ü": 0.25, "quote\"d": True}
     keys = {}
-    text = identity.members_text(encoder_values, list(encoder_values), keys, 50, lambda value: "F")
+    text = speedups.members_text(encoder_values, list(encoder_values), keys, 50, lambda value: "F")
     assert json.loads(text) == encoder_values
     assert set(keys) == set(encoder_values)
-    assert identity.members_text(encoder_values, ["missing"], keys, 50, str) is None
+    assert speedups.members_text(encoder_values, ["missing"], keys, 50, str) is None

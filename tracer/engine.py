@@ -19,7 +19,7 @@ from . import outcome as outcomes
 from .pythontutor import PythonTutorRenderer, PythonTutorWriter
 from .record import RecordWriter, Step, encode
 from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLimit
-from .identity import dict_version, same_objects
+from .speedups import dict_version, same_objects
 from .snapshot import PROGRAM_FILENAME, HeapEncoder, exception_message, type_name
 
 _CO_OPTIMIZED = 0x01

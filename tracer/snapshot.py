@@ -18,7 +18,7 @@ import itertools
 import math
 import types
 
-from .identity import dict_version, items_text, members_text, same_items, same_objects, settle_heap
+from .speedups import dict_version, items_text, members_text, same_items, same_objects, settle_heap
 from .record import encode, encode_string
 
 MAX_EXACT_INT = 2**53 - 1
