@@ -156,6 +156,9 @@ def main():
     for _ in range(RUNS):  # interleaved: every configuration once per round
         for key in runs:
             runs[key].append(_measure_in_subprocess(*key))
+    from tracer import speedups
+    loops = "C (tracer/_speedups)" if speedups.NATIVE else "the Python fallback"
+    print(f"in-process traces use {loops}; the service's children use C wherever it is built")
     results = []
     for (shape, steps), samples in runs.items():
         row = {"shape": shape, "steps_asked": steps}
@@ -180,7 +183,8 @@ def main():
           f"{e2e['requests_per_second']:.1f} requests/s with {e2e['clients']} clients")
     out = ROOT / "build"
     out.mkdir(exist_ok=True)
-    (out / "bench-performance.json").write_text(json.dumps({"shapes": results, "end_to_end": e2e}, indent=1))
+    (out / "bench-performance.json").write_text(json.dumps({"speedups": speedups.NATIVE, "shapes": results,
+                                                               "end_to_end": e2e}, indent=1))
 
 
 if __name__ == "__main__":
