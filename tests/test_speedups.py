@@ -234,3 +234,16 @@ def test_c_members_text_matches_python(tmp_path):
     assert json.loads(text) == encoder_values
     assert set(keys) == set(encoder_values)
     assert speedups.members_text(encoder_values, ["missing"], keys, 50, str) is None
+
+
+def test_c_string_texts_match_python_on_random_strings():
+    import random
+    from tracer.record import encode_string
+
+    generator = random.Random(4)
+    alphabet = [chr(c) for c in (*range(0, 0x80), 0xe9, 0xff, 0x100, 0x2028, 0x4e2d, 0xd800, 0xdbff,
+                                 0xdc00, 0xdfff, 0xfffd, 0xffff, 0x10000, 0x1f600, 0x10ffff)]
+    for _ in range(2000):
+        text = "".join(generator.choice(alphabet) for _ in range(generator.randrange(0, 12)))
+        written = speedups.items_text([text], 1, 100, lambda value: "F")
+        assert written == encode_string(text), repr(text)

@@ -218,24 +218,28 @@ settle_heap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
             return pair;
         }
+        /* held: the dict operations below hash heap ids, which are ints unless
+         * a program reached into the encoder, and then could change the cache */
+        Py_INCREF(entry);
         PyObject *referred = PyTuple_GET_ITEM(entry, 2);
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(referred); i++) {
+        int failed = 0;
+        for (Py_ssize_t i = 0; !failed && i < PyList_GET_SIZE(referred); i++) {
             PyObject *child = PyList_GET_ITEM(referred, i);
             if (!PyTuple_CheckExact(child) || PyTuple_GET_SIZE(child) != 2) {
                 continue;  /* never: _reference makes these */
             }
+            Py_INCREF(child);
             int known = PyDict_Contains(heap, PyTuple_GET_ITEM(child, 0));
-            if (known < 0 || (!known && (PyDict_SetItem(heap, PyTuple_GET_ITEM(child, 0), Py_None) < 0
-                                         || PyList_Append(pending, child) < 0))) {
-                Py_DECREF(pair);
-                return NULL;
-            }
+            failed = known < 0 || (!known && (PyDict_SetItem(heap, PyTuple_GET_ITEM(child, 0), Py_None) < 0
+                                              || PyList_Append(pending, child) < 0));
+            Py_DECREF(child);
         }
-        if (PyDict_SetItem(heap, heap_id, PyTuple_GET_ITEM(entry, 1)) < 0) {
-            Py_DECREF(pair);
+        failed = failed || PyDict_SetItem(heap, heap_id, PyTuple_GET_ITEM(entry, 1)) < 0;
+        Py_DECREF(entry);
+        Py_DECREF(pair);
+        if (failed) {
             return NULL;
         }
-        Py_DECREF(pair);
     }
     Py_RETURN_NONE;
 }
@@ -247,45 +251,78 @@ settle_heap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *text_true, *text_false, *text_null, *text_comma;
 
 /* `encode_string(s)`: json.dumps(s, ensure_ascii=False), lone surrogates as \u escapes. */
+/* The escape json.dumps writes for c (2 or 6 characters), or 0 when c is
+ * written as itself. A lone surrogate gets a \u escape too (encode_string). */
+static int
+escape_of(Py_UCS4 c, Py_UCS4 *escape)
+{
+    static const char hex[] = "0123456789abcdef";
+    char short_form = 0;
+    switch (c) {
+    case '"': short_form = '"'; break;
+    case '\\': short_form = '\\'; break;
+    case '\b': short_form = 'b'; break;
+    case '\f': short_form = 'f'; break;
+    case '\n': short_form = 'n'; break;
+    case '\r': short_form = 'r'; break;
+    case '\t': short_form = 't'; break;
+    }
+    escape[0] = '\\';
+    if (short_form) {
+        escape[1] = short_form;
+        return 2;
+    }
+    if (c < 0x20 || (c >= 0xD800 && c <= 0xDFFF)) {
+        escape[1] = 'u';
+        escape[2] = hex[(c >> 12) & 0xF];
+        escape[3] = hex[(c >> 8) & 0xF];
+        escape[4] = hex[(c >> 4) & 0xF];
+        escape[5] = hex[c & 0xF];
+        return 6;
+    }
+    return 0;
+}
+
+/* `encode_string(s)`: json.dumps(s, ensure_ascii=False), lone surrogates as
+ * \u escapes. Sized first, so the text is allocated once and exactly. */
 static PyObject *
 string_text(PyObject *s)
 {
     Py_ssize_t length = PyUnicode_GET_LENGTH(s);
     int kind = PyUnicode_KIND(s);
     const void *data = PyUnicode_DATA(s);
-    Py_UCS4 *out = PyMem_Malloc(sizeof(Py_UCS4) * (6 * length + 2));
-    if (out == NULL) {
-        return PyErr_NoMemory();
-    }
-    static const char hex[] = "0123456789abcdef";
-    Py_ssize_t n = 0;
-    out[n++] = '"';
+    Py_UCS4 escape[6];
+    Py_UCS4 widest = '"';
+    Py_ssize_t size = 2;
     for (Py_ssize_t i = 0; i < length; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        switch (c) {
-        case '"': out[n++] = '\\'; out[n++] = '"'; continue;
-        case '\\': out[n++] = '\\'; out[n++] = '\\'; continue;
-        case '\b': out[n++] = '\\'; out[n++] = 'b'; continue;
-        case '\f': out[n++] = '\\'; out[n++] = 'f'; continue;
-        case '\n': out[n++] = '\\'; out[n++] = 'n'; continue;
-        case '\r': out[n++] = '\\'; out[n++] = 'r'; continue;
-        case '\t': out[n++] = '\\'; out[n++] = 't'; continue;
-        }
-        if (c < 0x20 || (c >= 0xD800 && c <= 0xDFFF)) {
-            out[n++] = '\\';
-            out[n++] = 'u';
-            out[n++] = hex[(c >> 12) & 0xF];
-            out[n++] = hex[(c >> 8) & 0xF];
-            out[n++] = hex[(c >> 4) & 0xF];
-            out[n++] = hex[c & 0xF];
-        }
-        else {
-            out[n++] = c;
+        int escaped = escape_of(c, escape);
+        size += escaped ? escaped : 1;
+        if (!escaped && c > widest) {
+            widest = c;
         }
     }
-    out[n++] = '"';
-    PyObject *text = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out, n);
-    PyMem_Free(out);
+    PyObject *text = PyUnicode_New(size, widest);
+    if (text == NULL) {
+        return NULL;
+    }
+    int out_kind = PyUnicode_KIND(text);
+    void *out = PyUnicode_DATA(text);
+    Py_ssize_t n = 0;
+    PyUnicode_WRITE(out_kind, out, n++, '"');
+    for (Py_ssize_t i = 0; i < length; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        int escaped = escape_of(c, escape);
+        if (escaped) {
+            for (int j = 0; j < escaped; j++) {
+                PyUnicode_WRITE(out_kind, out, n++, escape[j]);
+            }
+        }
+        else {
+            PyUnicode_WRITE(out_kind, out, n++, c);
+        }
+    }
+    PyUnicode_WRITE(out_kind, out, n++, '"');
     return text;
 }
 
@@ -405,7 +442,7 @@ members_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(bound); i++) {
-        PyObject *name = PyList_GET_ITEM(bound, i);
+        PyObject *name = PyList_GET_ITEM(bound, i);  /* bound is the caller's own list */
         PyObject *member = NULL;
         if (!PyUnicode_CheckExact(name)) {
             goto python;
