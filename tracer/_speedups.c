@@ -14,6 +14,9 @@
 #include <Python.h>
 #include <math.h>
 
+/* interned at import */
+static PyObject *text_true, *text_false, *text_null, *text_comma, *text_qualname;
+
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
 #define HAVE_VERSION_TAG 1
 /* The dict's version tag (PEP 509): deprecated in 3.12, gone in 3.14. */
@@ -140,6 +143,14 @@ unchanged(PyObject *fingerprint, PyObject *obj, Py_ssize_t cap, PyObject *immuta
         }
         return 1;
     }
+    if (cls == &PyGen_Type) {  /* (generator, qualname): the getter is the generator type's own */
+        PyObject *qualname = PyObject_GetAttr(obj, text_qualname);
+        if (qualname == NULL) {
+            return -1;
+        }
+        Py_DECREF(qualname);
+        return size == 2 && qualname == second;
+    }
 #ifdef HAVE_VERSION_TAG
     if (cls == &PyDict_Type) {  /* (dict, version) */
         return size == 2 && PyLong_CheckExact(second)
@@ -248,7 +259,6 @@ settle_heap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 #define MAX_EXACT_INT ((1LL << 53) - 1)
 
-static PyObject *text_true, *text_false, *text_null, *text_comma;
 
 /* `encode_string(s)`: json.dumps(s, ensure_ascii=False), lone surrogates as \u escapes. */
 /* The escape json.dumps writes for c (2 or 6 characters), or 0 when c is
@@ -516,7 +526,8 @@ PyInit__speedups(void)
     text_false = PyUnicode_InternFromString("false");
     text_null = PyUnicode_InternFromString("null");
     text_comma = PyUnicode_InternFromString(",");
-    if (text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL) {
+    text_qualname = PyUnicode_InternFromString("__qualname__");
+    if (text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL || text_qualname == NULL) {
         return NULL;
     }
     return PyModule_Create(&module);
