@@ -505,7 +505,78 @@ error:
     return NULL;
 }
 
+/* -- a step's UTF-8 bytes in the full encoding */
+
+/* Appends the UTF-8 of `text` at *out (when out is not NULL) and adds its
+ * length to *size; -1 when it is not a str or holds a lone surrogate. */
+static int
+put_utf8(PyObject *text, char **out, Py_ssize_t *size)
+{
+    Py_ssize_t length;
+    const char *utf8 = PyUnicode_CheckExact(text) ? PyUnicode_AsUTF8AndSize(text, &length) : NULL;
+    if (utf8 == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    if (*out != NULL) {
+        memcpy(*out, utf8, length);
+        *out += length;
+    }
+    *size += length;
+    return 0;
+}
+
+/* The texts of a list, or the values of a dict, joined with commas. */
+static int
+put_joined(PyObject *texts, char **out, Py_ssize_t *size)
+{
+    Py_ssize_t position = 0, index = 0;
+    PyObject *key, *text;
+    while (PyList_CheckExact(texts) ? index < PyList_GET_SIZE(texts)
+                                     : PyDict_Next(texts, &position, &key, &text)) {
+        if (PyList_CheckExact(texts)) {
+            text = PyList_GET_ITEM(texts, index);
+        }
+        if ((index++ && put_utf8(text_comma, out, size) < 0) || put_utf8(text, out, size) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* full_step(head, frames, middle, heap, tail) -> bytes or None: the UTF-8
+ * of head + ",".join(frames) + middle + ",".join(heap.values()) + tail,
+ * written once; None when a text holds a lone surrogate (the caller then
+ * escapes it in Python). Sized in a first pass, written in a second. */
+static PyObject *
+full_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyList_CheckExact(args[1]) || !PyDict_CheckExact(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "full_step(str, list, str, dict, str)");
+        return NULL;
+    }
+    PyObject *bytes = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        char *out = bytes ? PyBytes_AS_STRING(bytes) : NULL;
+        Py_ssize_t size = 0;
+        if (put_utf8(args[0], &out, &size) < 0 || put_joined(args[1], &out, &size) < 0
+                || put_utf8(args[2], &out, &size) < 0 || put_joined(args[3], &out, &size) < 0
+                || put_utf8(args[4], &out, &size) < 0) {
+            Py_XDECREF(bytes);
+            Py_RETURN_NONE;
+        }
+        if (bytes == NULL) {
+            bytes = PyBytes_FromStringAndSize(NULL, size);
+            if (bytes == NULL) {
+                return NULL;
+            }
+        }
+    }
+    return bytes;
+}
+
 static PyMethodDef methods[] = {
+    {"full_step", (PyCFunction)(void (*)(void))full_step, METH_FASTCALL, NULL},
     {"items_text", (PyCFunction)(void (*)(void))items_text, METH_FASTCALL, NULL},
     {"members_text", (PyCFunction)(void (*)(void))members_text, METH_FASTCALL, NULL},
     {"settle_heap", (PyCFunction)(void (*)(void))settle_heap, METH_FASTCALL, NULL},

@@ -6,7 +6,8 @@ fingerprints the dict's keys and values instead. `same_items` and
 `same_objects` compare by identity (the C version also takes two exact
 ints of one value as the same: their text is) and never call `__eq__`.
 `settle_heap`, `items_text` and `members_text` are C versions of loops in
-HeapEncoder, None here when not built: HeapEncoder then runs its own.
+HeapEncoder, and `full_step` writes a step's bytes for RecordWriter; None
+here when not built: those then run their own Python.
 Both give the same record, byte for byte (tests/test_speedups.py).
 """
 
@@ -16,13 +17,14 @@ import os
 try:
     if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench
         raise ImportError("TRACER_SPEEDUPS=0")
-    from tracer._speedups import dict_version, items_text, members_text, same_items, same_objects, settle_heap
+    from tracer._speedups import (dict_version, full_step, items_text, members_text, same_items, same_objects,
+                                  settle_heap)
     NATIVE = True
 except ImportError:
     NATIVE = False
 
     # HeapEncoder does these in Python
-    settle_heap = items_text = members_text = None
+    settle_heap = items_text = members_text = full_step = None
 
     def dict_version(d):
         return None
