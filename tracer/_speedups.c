@@ -544,24 +544,57 @@ put_joined(PyObject *texts, char **out, Py_ssize_t *size)
     return 0;
 }
 
-/* full_step(head, frames, middle, heap, tail) -> bytes or None: the UTF-8
- * of head + ",".join(frames) + middle + ",".join(heap.values()) + tail,
- * written once; None when a text holds a lone surrogate (the caller then
- * escapes it in Python). Sized in a first pass, written in a second. */
+/* Appends `length` bytes of `literal`. */
+static void
+put_bytes(const char *literal, Py_ssize_t length, char **out, Py_ssize_t *size)
+{
+    if (*out != NULL) {
+        memcpy(*out, literal, length);
+        *out += length;
+    }
+    *size += length;
+}
+
+#define PUT(literal) put_bytes(literal, sizeof(literal) - 1, &out, &size)
+
+/* full_step(event, line, frames, heap, extra, stdout_text) -> bytes or None:
+ * the step in the full encoding as UTF-8 (record.full_text's text), written
+ * once: {"event":"E","line":N,"stack":[frames],"heap":{heap's texts}EXTRA
+ * ,"stdout":STDOUT}. None when a text holds a lone surrogate (the caller
+ * then escapes it in Python). Sized in a first pass, written in a second. */
 static PyObject *
 full_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5 || !PyList_CheckExact(args[1]) || !PyDict_CheckExact(args[3])) {
-        PyErr_SetString(PyExc_TypeError, "full_step(str, list, str, dict, str)");
+    if (nargs != 6 || !PyUnicode_CheckExact(args[0]) || !PyLong_CheckExact(args[1]) || !PyList_CheckExact(args[2])
+            || !PyDict_CheckExact(args[3]) || !PyUnicode_CheckExact(args[4]) || !PyUnicode_CheckExact(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "full_step(str, int, list, dict, str, str)");
+        return NULL;
+    }
+    char line[32];
+    Py_ssize_t line_length = snprintf(line, sizeof line, "%lld", PyLong_AsLongLong(args[1]));
+    if (PyErr_Occurred()) {
         return NULL;
     }
     PyObject *bytes = NULL;
     for (int pass = 0; pass < 2; pass++) {
         char *out = bytes ? PyBytes_AS_STRING(bytes) : NULL;
         Py_ssize_t size = 0;
-        if (put_utf8(args[0], &out, &size) < 0 || put_joined(args[1], &out, &size) < 0
-                || put_utf8(args[2], &out, &size) < 0 || put_joined(args[3], &out, &size) < 0
-                || put_utf8(args[4], &out, &size) < 0) {
+        PUT("{\"event\":\"");
+        int failed = put_utf8(args[0], &out, &size) < 0;
+        PUT("\",\"line\":");
+        put_bytes(line, line_length, &out, &size);
+        PUT(",\"stack\":[");
+        failed = failed || put_joined(args[2], &out, &size) < 0;
+        PUT("],\"heap\":{");
+        failed = failed || put_joined(args[3], &out, &size) < 0;
+        PUT("}");
+        failed = failed || put_utf8(args[4], &out, &size) < 0;
+        if (PyUnicode_GET_LENGTH(args[5])) {
+            PUT(",\"stdout\":");
+            failed = failed || put_utf8(args[5], &out, &size) < 0;
+        }
+        PUT("}");
+        if (failed) {
             Py_XDECREF(bytes);
             Py_RETURN_NONE;
         }
@@ -574,6 +607,8 @@ full_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     return bytes;
 }
+
+#undef PUT
 
 static PyMethodDef methods[] = {
     {"full_step", (PyCFunction)(void (*)(void))full_step, METH_FASTCALL, NULL},
