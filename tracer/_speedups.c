@@ -12,6 +12,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <math.h>
 
 /* interned at import */
@@ -610,7 +611,269 @@ full_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 #undef PUT
 
+/* -- frames: an activation's cached text, and the per-step loop over the stack */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *id;
+    PyObject *order;
+    PyObject *seen;
+    PyObject *cached;
+    PyObject *frame_text;
+    PyObject *frame_line;
+    PyObject *frame_locals;
+    Py_ssize_t cached_at;
+    char after_exception;
+    char overflow;
+    char suspendable;
+} ActivationObject;
+
+static PyObject *
+activation_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *id;
+    int suspendable;
+    if (!PyArg_ParseTuple(args, "Op:Activation", &id, &suspendable)) {
+        return NULL;
+    }
+    ActivationObject *self = (ActivationObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    Py_INCREF(id);
+    self->id = id;
+    self->order = PyList_New(0);
+    self->seen = PySet_New(NULL);
+    Py_INCREF(Py_None);
+    self->cached = Py_None;
+    Py_INCREF(Py_None);
+    self->frame_text = Py_None;
+    Py_INCREF(Py_None);
+    self->frame_line = Py_None;
+    Py_INCREF(Py_None);
+    self->frame_locals = Py_None;
+    self->cached_at = -1;
+    self->suspendable = (char)suspendable;
+    if (self->order == NULL || self->seen == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int
+activation_traverse(ActivationObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->id);
+    Py_VISIT(self->order);
+    Py_VISIT(self->seen);
+    Py_VISIT(self->cached);
+    Py_VISIT(self->frame_text);
+    Py_VISIT(self->frame_line);
+    Py_VISIT(self->frame_locals);
+    return 0;
+}
+
+static int
+activation_clear(ActivationObject *self)
+{
+    Py_CLEAR(self->id);
+    Py_CLEAR(self->order);
+    Py_CLEAR(self->seen);
+    Py_CLEAR(self->cached);
+    Py_CLEAR(self->frame_text);
+    Py_CLEAR(self->frame_line);
+    Py_CLEAR(self->frame_locals);
+    return 0;
+}
+
+static void
+activation_dealloc(ActivationObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    activation_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef activation_members[] = {
+    {"id", T_OBJECT, offsetof(ActivationObject, id), 0, NULL},
+    {"order", T_OBJECT, offsetof(ActivationObject, order), 0, NULL},
+    {"seen", T_OBJECT, offsetof(ActivationObject, seen), 0, NULL},
+    {"cached", T_OBJECT, offsetof(ActivationObject, cached), 0, NULL},
+    {"frame_text", T_OBJECT, offsetof(ActivationObject, frame_text), 0, NULL},
+    {"frame_line", T_OBJECT, offsetof(ActivationObject, frame_line), 0, NULL},
+    {"frame_locals", T_OBJECT, offsetof(ActivationObject, frame_locals), 0, NULL},
+    {"cached_at", T_PYSSIZET, offsetof(ActivationObject, cached_at), 0, NULL},
+    {"after_exception", T_BOOL, offsetof(ActivationObject, after_exception), 0, NULL},
+    {"overflow", T_BOOL, offsetof(ActivationObject, overflow), 0, NULL},
+    {"suspendable", T_BOOL, offsetof(ActivationObject, suspendable), 0, NULL},
+    {NULL},
+};
+
+static PyTypeObject ActivationType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracer._speedups.Activation",
+    .tp_doc = "One run of one frame of the program (see tracer/speedups.py).",
+    .tp_basicsize = sizeof(ActivationObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = activation_new,
+    .tp_traverse = (traverseproc)activation_traverse,
+    .tp_clear = (inquiry)activation_clear,
+    .tp_dealloc = (destructor)activation_dealloc,
+    .tp_members = activation_members,
+};
+
+/* HeapEncoder.refer_again: each (heap id, object) pair not yet in `heap`
+ * gets a placeholder there and goes on `pending`. */
+static int
+refer_again(PyObject *referred, PyObject *heap, PyObject *pending)
+{
+    if (!PyList_CheckExact(referred)) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(referred); i++) {
+        PyObject *pair = PyList_GET_ITEM(referred, i);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            continue;
+        }
+        Py_INCREF(pair);
+        int known = PyDict_Contains(heap, PyTuple_GET_ITEM(pair, 0));
+        int failed = known < 0 || (!known && (PyDict_SetItem(heap, PyTuple_GET_ITEM(pair, 0), Py_None) < 0
+                                              || PyList_Append(pending, pair) < 0));
+        Py_DECREF(pair);
+        if (failed) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The frame's text when its cached locals still hold (a frame that waited
+ * since the last step, or whose namespace's version tag is the cached
+ * one), with what it refers to put in the heap; NULL with no error set when
+ * Python must look. Engine._frame_text is the same in Python. */
+static PyObject *
+settled_frame(PyObject *frame, ActivationObject *activation, int is_top, Py_ssize_t step, PyObject *ran,
+              PyObject *heap, PyObject *pending, PyObject *names_by_code)
+{
+    PyObject *cached = activation->cached;
+    if (!PyTuple_CheckExact(cached) || PyTuple_GET_SIZE(cached) != 3) {
+        return NULL;
+    }
+    if (!is_top && activation->cached_at == step - 1 && activation->suspendable
+            && activation->frame_text != Py_None) {
+        int ran_since = 0;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(ran); i++) {
+            ran_since |= PyTuple_GET_ITEM(ran, i) == (PyObject *)activation;
+        }
+        if (!ran_since) {
+            if (refer_again(PyTuple_GET_ITEM(cached, 2), heap, pending) < 0) {
+                return NULL;
+            }
+            activation->cached_at = step;
+            Py_INCREF(activation->frame_text);
+            return activation->frame_text;
+        }
+    }
+#ifdef HAVE_VERSION_TAG
+    PyFrameObject *f = (PyFrameObject *)frame;
+    int is_module = PyLong_CheckExact(activation->id) && PyLong_AsLong(activation->id) == 1;
+    PyObject *names = is_module ? PyFrame_GetGlobals(f) : PyFrame_GetLocals(f);
+    if (names == NULL) {
+        return NULL;
+    }
+    PyObject *version = PyTuple_GET_ITEM(cached, 0);
+    int same = PyDict_CheckExact(names) && PyLong_CheckExact(version)
+        && PyLong_AsUnsignedLongLong(version) == version_of(names);
+    Py_DECREF(names);
+    if (PyErr_Occurred() || !same) {
+        return NULL;
+    }
+    if (refer_again(PyTuple_GET_ITEM(cached, 2), heap, pending) < 0) {
+        return NULL;
+    }
+    activation->cached_at = step;
+    PyObject *local_values = PyTuple_GET_ITEM(cached, 1);
+    PyObject *line = PyLong_FromLong(PyFrame_GetLineNumber(f));
+    if (line == NULL) {
+        return NULL;
+    }
+    int line_same = PyLong_CheckExact(activation->frame_line)
+        && PyLong_AsLong(activation->frame_line) == PyLong_AsLong(line);
+    if (activation->frame_text == Py_None || !line_same || activation->frame_locals != local_values) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        PyObject *code_id = PyLong_FromVoidPtr(code);
+        Py_DECREF(code);
+        PyObject *name = code_id ? PyDict_GetItemWithError(names_by_code, code_id) : NULL;
+        Py_XDECREF(code_id);
+        PyObject *text = name ? PyUnicode_FromFormat("{\"id\":%S,\"name\":%U,\"line\":%S,\"locals\":%U}",
+                                                     activation->id, name, line, local_values) : NULL;
+        if (text == NULL) {
+            Py_DECREF(line);
+            return NULL;
+        }
+        Py_SETREF(activation->frame_text, text);
+        Py_INCREF(local_values);
+        Py_SETREF(activation->frame_locals, local_values);
+        Py_INCREF(line);
+        Py_SETREF(activation->frame_line, line);
+    }
+    Py_DECREF(line);
+    Py_INCREF(activation->frame_text);
+    return activation->frame_text;
+#else
+    return NULL;
+#endif
+}
+
+/* frames_text(chain, step, ran, heap, pending, names_by_code, frame_text) -> list:
+ * Engine._frames: each frame's text, outermost first, from settled_frame
+ * where it can tell, else from frame_text(entry, is_top), the Python. */
+static PyObject *
+frames_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7 || !PyList_CheckExact(args[0]) || !PyTuple_CheckExact(args[2])
+            || !PyDict_CheckExact(args[3]) || !PyList_CheckExact(args[4]) || !PyDict_CheckExact(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "frames_text(list, int, tuple, dict, list, dict, callable)");
+        return NULL;
+    }
+    PyObject *chain = args[0];
+    Py_ssize_t step = PyLong_AsSsize_t(args[1]);
+    if (step == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(chain);
+    PyObject *texts = PyList_New(0);
+    if (texts == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t index = 0; index < count && index < PyList_GET_SIZE(chain); index++) {
+        PyObject *entry = PyList_GET_ITEM(chain, index);
+        int is_top = index == count - 1;
+        PyObject *text = NULL;
+        Py_INCREF(entry);
+        if (PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2
+                && PyFrame_Check(PyTuple_GET_ITEM(entry, 0))
+                && Py_IS_TYPE(PyTuple_GET_ITEM(entry, 1), &ActivationType)) {
+            text = settled_frame(PyTuple_GET_ITEM(entry, 0), (ActivationObject *)PyTuple_GET_ITEM(entry, 1),
+                                 is_top, step, args[2], args[3], args[4], args[5]);
+        }
+        if (text == NULL && !PyErr_Occurred()) {
+            text = PyObject_CallFunctionObjArgs(args[6], entry, is_top ? Py_True : Py_False, NULL);
+        }
+        Py_DECREF(entry);
+        if (text == NULL || PyList_Append(texts, text) < 0) {
+            Py_XDECREF(text);
+            Py_DECREF(texts);
+            return NULL;
+        }
+        Py_DECREF(text);
+    }
+    return texts;
+}
+
 static PyMethodDef methods[] = {
+    {"frames_text", (PyCFunction)(void (*)(void))frames_text, METH_FASTCALL, NULL},
     {"full_step", (PyCFunction)(void (*)(void))full_step, METH_FASTCALL, NULL},
     {"items_text", (PyCFunction)(void (*)(void))items_text, METH_FASTCALL, NULL},
     {"members_text", (PyCFunction)(void (*)(void))members_text, METH_FASTCALL, NULL},
@@ -636,5 +899,18 @@ PyInit__speedups(void)
     if (text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL || text_qualname == NULL) {
         return NULL;
     }
-    return PyModule_Create(&module);
+    if (PyType_Ready(&ActivationType) < 0) {
+        return NULL;
+    }
+    PyObject *created = PyModule_Create(&module);
+    if (created == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&ActivationType);
+    if (PyModule_AddObject(created, "Activation", (PyObject *)&ActivationType) < 0) {
+        Py_DECREF(&ActivationType);
+        Py_DECREF(created);
+        return NULL;
+    }
+    return created;
 }

@@ -19,7 +19,7 @@ from . import outcome as outcomes
 from .pythontutor import PythonTutorRenderer, PythonTutorWriter
 from .record import RecordWriter, Step, encode
 from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLimit
-from .speedups import dict_version, same_objects
+from .speedups import Activation, dict_version, frames_text, same_objects
 from .snapshot import PROGRAM_FILENAME, HeapEncoder, exception_message, type_name
 
 _CO_OPTIMIZED = 0x01
@@ -52,28 +52,6 @@ class StopProgram(BaseException):
         engine = _running
         if engine is not None:
             engine.resume_tracing()
-
-
-class Activation:
-    """One run of one frame of the program, with its id for the whole trace."""
-
-    __slots__ = ("id", "order", "seen", "after_exception", "overflow", "cached", "cached_at",
-                 "frame_text", "frame_line", "frame_locals", "suspendable")
-
-    def __init__(self, activation_id, code):
-        self.id = activation_id
-        # Its locals cannot change while it waits for a call to return: no
-        # cells shared with other frames, not a module or class namespace.
-        self.suspendable = bool(code.co_flags & _CO_OPTIMIZED) and not code.co_cellvars and not code.co_freevars
-        self.order = []  # local names in the order they were first bound
-        self.seen = set()
-        self.after_exception = False  # the last event here was "exception"
-        self.overflow = False  # entered past the recursion limit; never shown
-        self.cached = None  # (fingerprint, JSON text, (heap id, object) pairs referred to) of the locals
-        self.cached_at = -1  # the step that cache was taken or confirmed at
-        self.frame_text = None  # JSON text of the frame at that step
-        self.frame_line = None  # the line and the locals' text that frame_text was made of
-        self.frame_locals = None
 
 
 def _scheduler(thread_id, exception_type):
@@ -269,7 +247,11 @@ class Engine:
         return self._on_event
 
     def _enter(self, frame):
-        activation = Activation(self._next_id, frame.f_code)
+        code = frame.f_code
+        # Its locals cannot change while it waits for a call to return: no
+        # cells shared with other frames, not a module or class namespace.
+        suspendable = bool(code.co_flags & _CO_OPTIMIZED) and not code.co_cellvars and not code.co_freevars
+        activation = Activation(self._next_id, suspendable)
         self._next_id += 1
         self._activations[frame] = activation
         self._latest_by_code[id(frame.f_code)] = activation.id
@@ -362,55 +344,57 @@ class Engine:
         since the last step (nor shares cells with one that has) cannot have
         changed, so its locals are not even read.
         """
+        if frames_text is not None:  # the C loop, which calls _frame_text where it cannot tell
+            heap, pending = self._encoder.step_containers()
+            return frames_text(chain, self._steps, self._ran_since_last_step, heap, pending, self._names,
+                               self._frame_text)
+        top = len(chain) - 1
+        return [self._frame_text(entry, index == top) for index, entry in enumerate(chain)]
+
+    def _frame_text(self, entry, is_top):
+        frame, activation = entry
         encoder = self._encoder
         step = self._steps
-        previous_step = step - 1
-        ran = self._ran_since_last_step
-        top = len(chain) - 1
-        frames = []
-        for index, (frame, activation) in enumerate(chain):
-            cached = activation.cached
-            if (index != top and activation.cached_at == previous_step and activation.suspendable
-                    and activation not in ran):
-                if cached[2]:
-                    encoder.refer_again(cached[2])
-                activation.cached_at = step
-                frames.append(activation.frame_text)
-                continue
-            code = frame.f_code
-            # The module's namespace is its globals. Reading f_locals there would
-            # also copy 3.12's inlined-comprehension variables out and back, and
-            # CPython 3.12 writes None into an outer one on the way back.
-            names = frame.f_globals if activation.id == 1 else frame.f_locals
-            # The same names bound to the same objects, in the same order: the same
-            # text. An unchanged version tag says so at once; else the fingerprint.
-            fingerprint = dict_version(names)
-            if fingerprint is None:
-                fingerprint = (*names, *names.values())
-                same = cached is not None and type(cached[0]) is tuple and same_objects(cached[0], fingerprint)
-            else:
-                same = cached is not None and cached[0] == fingerprint
-            if same:
-                if cached[2]:
-                    encoder.refer_again(cached[2])
-                local_values = cached[1]
-            else:
-                # A function's locals are all str, so a C-level check skips the loop at
-                # most steps; a module's or class body's namespace may hold keys whose
-                # __hash__ is the program's, so it is walked with a type check.
-                if not (code.co_flags & _CO_OPTIMIZED and activation.seen.issuperset(names)):
-                    _learn_names(names, activation, activation.id == 1)
-                bound = [name for name in activation.order if name in names]
-                local_values, referred = encoder.namespace_text(names, bound)
-                activation.cached = (fingerprint, local_values, referred)
+        cached = activation.cached
+        if (not is_top and activation.cached_at == step - 1 and activation.suspendable
+                and activation not in self._ran_since_last_step):
+            if cached[2]:
+                encoder.refer_again(cached[2])
             activation.cached_at = step
-            line = frame.f_lineno
-            if activation.frame_text is None or activation.frame_line != line or activation.frame_locals is not local_values:
-                activation.frame_text = "".join(['{"id":', str(activation.id), ',"name":', self._names[id(code)],
-                                                 ',"line":', str(line), ',"locals":', local_values, "}"])
-                activation.frame_line, activation.frame_locals = line, local_values
-            frames.append(activation.frame_text)
-        return frames
+            return activation.frame_text
+        code = frame.f_code
+        # The module's namespace is its globals. Reading f_locals there would
+        # also copy 3.12's inlined-comprehension variables out and back, and
+        # CPython 3.12 writes None into an outer one on the way back.
+        names = frame.f_globals if activation.id == 1 else frame.f_locals
+        # The same names bound to the same objects, in the same order: the same
+        # text. An unchanged version tag says so at once; else the fingerprint.
+        fingerprint = dict_version(names)
+        if fingerprint is None:
+            fingerprint = (*names, *names.values())
+            same = cached is not None and type(cached[0]) is tuple and same_objects(cached[0], fingerprint)
+        else:
+            same = cached is not None and cached[0] == fingerprint
+        if same:
+            if cached[2]:
+                encoder.refer_again(cached[2])
+            local_values = cached[1]
+        else:
+            # A function's locals are all str, so a C-level check skips the loop at
+            # most steps; a module's or class body's namespace may hold keys whose
+            # __hash__ is the program's, so it is walked with a type check.
+            if not (code.co_flags & _CO_OPTIMIZED and activation.seen.issuperset(names)):
+                _learn_names(names, activation, activation.id == 1)
+            bound = [name for name in activation.order if name in names]
+            local_values, referred = encoder.namespace_text(names, bound)
+            activation.cached = (fingerprint, local_values, referred)
+        activation.cached_at = step
+        line = frame.f_lineno
+        if activation.frame_text is None or activation.frame_line != line or activation.frame_locals is not local_values:
+            activation.frame_text = "".join(['{"id":', str(activation.id), ',"name":', self._names[id(code)],
+                                             ',"line":', str(line), ',"locals":', local_values, "}"])
+            activation.frame_line, activation.frame_locals = line, local_values
+        return activation.frame_text
 
     def _parent_of(self, function):
         """The frame id of the activation that defined a nested function."""

@@ -344,6 +344,10 @@ class HeapEncoder:
         self._heap = {}
         self._pending = []
 
+    def step_containers(self):
+        """This step's heap texts by id and the pairs still to settle, which refer_again fills."""
+        return self._heap, self._pending
+
     def value(self, v):
         t = type(v)
         if t is str:

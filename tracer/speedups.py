@@ -6,8 +6,9 @@ fingerprints the dict's keys and values instead. `same_items` and
 `same_objects` compare by identity (the C version also takes two exact
 ints of one value as the same: their text is) and never call `__eq__`.
 `settle_heap`, `items_text` and `members_text` are C versions of loops in
-HeapEncoder, and `full_step` writes a step's bytes for RecordWriter; None
-here when not built: those then run their own Python.
+HeapEncoder, `frames_text` of Engine._frames' loop (with `Activation`, the
+record it reads, as a C type), and `full_step` writes a step's bytes for
+RecordWriter; None here when not built: those then run their own Python.
 Both give the same record, byte for byte (tests/test_speedups.py).
 """
 
@@ -17,14 +18,33 @@ import os
 try:
     if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench
         raise ImportError("TRACER_SPEEDUPS=0")
-    from tracer._speedups import (dict_version, full_step, items_text, members_text, same_items, same_objects,
-                                  settle_heap)
+    from tracer._speedups import (Activation, dict_version, frames_text, full_step, items_text, members_text,
+                                  same_items, same_objects, settle_heap)
     NATIVE = True
 except ImportError:
     NATIVE = False
 
     # HeapEncoder does these in Python
-    settle_heap = items_text = members_text = full_step = None
+    settle_heap = items_text = members_text = full_step = frames_text = None
+
+    class Activation:
+        """One run of one frame of the program, with its id for the whole trace."""
+
+        __slots__ = ("id", "order", "seen", "after_exception", "overflow", "cached", "cached_at",
+                     "frame_text", "frame_line", "frame_locals", "suspendable")
+
+        def __init__(self, activation_id, suspendable):
+            self.id = activation_id
+            self.suspendable = suspendable  # its locals cannot change while it waits for a call
+            self.order = []  # local names in the order they were first bound
+            self.seen = set()
+            self.after_exception = False  # the last event here was "exception"
+            self.overflow = False  # entered past the recursion limit; never shown
+            self.cached = None  # (fingerprint, JSON text, (heap id, object) pairs referred to) of the locals
+            self.cached_at = -1  # the step that cache was taken or confirmed at
+            self.frame_text = None  # JSON text of the frame at that step
+            self.frame_line = None  # the line and the locals' text that frame_text was made of
+            self.frame_locals = None
 
     def dict_version(d):
         return None
