@@ -256,3 +256,13 @@ def test_c_string_texts_match_python_on_random_strings():
         text = "".join(generator.choice(alphabet) for _ in range(generator.randrange(0, 12)))
         written = speedups.items_text([text], 1, 100, lambda value: "F")
         assert written == encode_string(text), repr(text)
+
+
+def test_c_lists_of_plain_numbers_are_what_json_writes():
+    from tracer.record import encode
+
+    plain = [0, 7, -1, 10, -10, 2**53 - 1, -(2**53 - 1), True, False, None, 123456789]
+    assert speedups.items_text(plain, len(plain), 50, str) == ",".join(encode(value) for value in plain)
+    assert speedups.items_text(plain, 3, 50, str) == "0,7,-1"
+    assert speedups.items_text([1, 2**53, 3], 3, 50, lambda value: "F") == "1,F,3"
+    assert speedups.items_text([], 0, 50, str) == ""

@@ -337,6 +337,26 @@ string_text(PyObject *s)
     return text;
 }
 
+/* Writes the decimal digits of x (|x| <= MAX_EXACT_INT) at out; returns how many. */
+static Py_ssize_t
+put_decimal(long long x, char *out)
+{
+    char digits[24];
+    Py_ssize_t n = 0, length = 0;
+    unsigned long long magnitude = x < 0 ? (unsigned long long)(-x) : (unsigned long long)x;
+    do {
+        digits[n++] = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude);
+    if (x < 0) {
+        out[length++] = '-';
+    }
+    while (n) {
+        out[length++] = digits[--n];
+    }
+    return length;
+}
+
 /* The value's text when it is a scalar written as itself (an int within
  * JSON's exact range, a bool, None, a finite non-integral float, a str no
  * longer than string_cap); NULL with no error set when it is not one. */
@@ -352,7 +372,8 @@ scalar_text(PyObject *v, Py_ssize_t string_cap)
         if (overflow || x > MAX_EXACT_INT || x < -MAX_EXACT_INT) {
             return NULL;
         }
-        return PyUnicode_FromFormat("%lld", x);
+        char digits[24];
+        return PyUnicode_FromStringAndSize(digits, put_decimal(x, digits));
     }
     if (PyUnicode_CheckExact(v)) {
         return PyUnicode_GET_LENGTH(v) <= string_cap ? string_text(v) : NULL;
@@ -395,6 +416,48 @@ joined_texts(PyObject *texts)
     return joined;
 }
 
+/* The first `count` items joined, when each is an int within JSON's exact
+ * range, a bool or None (a list of numbers, the common case), written into
+ * one ASCII text; NULL with no error set when an item is anything else. */
+static PyObject *
+plain_items_text(PyObject *items, Py_ssize_t count)
+{
+    char *buffer = PyMem_Malloc(count * 20 + 1);
+    if (buffer == NULL) {
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t n = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (i) {
+            buffer[n++] = ',';
+        }
+        if (PyLong_CheckExact(item)) {
+            int overflow;
+            long long x = PyLong_AsLongLongAndOverflow(item, &overflow);
+            if (overflow || x > MAX_EXACT_INT || x < -MAX_EXACT_INT) {
+                goto other;
+            }
+            n += put_decimal(x, buffer + n);
+        }
+        else if (item == Py_True || item == Py_False || item == Py_None) {
+            const char *word = item == Py_True ? "true" : item == Py_False ? "false" : "null";
+            size_t length = strlen(word);
+            memcpy(buffer + n, word, length);
+            n += length;
+        }
+        else {
+            goto other;
+        }
+    }
+    PyObject *text = PyUnicode_FromStringAndSize(buffer, n);
+    PyMem_Free(buffer);
+    return text;
+other:
+    PyMem_Free(buffer);
+    return NULL;
+}
+
 /* items_text(items, count, string_cap, fallback) -> str: the first `count`
  * items of the exact list `items` as JSON texts, joined with commas. */
 static PyObject *
@@ -408,6 +471,13 @@ items_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t string_cap = PyLong_AsSsize_t(args[2]);
     if ((count == -1 || string_cap == -1) && PyErr_Occurred()) {
         return NULL;
+    }
+    if (count > PyList_GET_SIZE(args[0])) {
+        count = PyList_GET_SIZE(args[0]);
+    }
+    PyObject *plain = plain_items_text(args[0], count);
+    if (plain != NULL || PyErr_Occurred()) {
+        return plain;
     }
     PyObject *texts = PyList_New(0);
     if (texts == NULL) {
