@@ -266,3 +266,24 @@ def test_c_lists_of_plain_numbers_are_what_json_writes():
     assert speedups.items_text(plain, 3, 50, str) == "0,7,-1"
     assert speedups.items_text([1, 2**53, 3], 3, 50, lambda value: "F") == "1,F,3"
     assert speedups.items_text([], 0, 50, str) == ""
+
+
+def test_c_frames_loop_survives_an_activation_whose_members_were_deleted():
+    import sys as system
+
+    activation = speedups.Activation(2, True)
+    activation.cached = ((), "{}", [])
+    activation.frame_text, activation.frame_line, activation.frame_locals = '{"id":2}', 1, "{}"
+    activation.cached_at = 4
+    for member in ("cached", "frame_text", "frame_line", "frame_locals", "id"):
+        setattr(activation, member, None)
+        delattr(activation, member)
+    asked = []
+
+    def python_frame_text(entry, is_top):
+        asked.append(is_top)
+        return "python"
+
+    chain = [(system._getframe(), activation), (system._getframe(), speedups.Activation(3, False))]
+    texts = speedups.frames_text(chain, 5, (), {}, [], {}, python_frame_text)
+    assert texts == ["python", "python"] and asked == [False, True]

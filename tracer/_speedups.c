@@ -827,7 +827,10 @@ settled_frame(PyObject *frame, ActivationObject *activation, int is_top, Py_ssiz
               PyObject *heap, PyObject *pending, PyObject *names_by_code)
 {
     PyObject *cached = activation->cached;
-    if (!PyTuple_CheckExact(cached) || PyTuple_GET_SIZE(cached) != 3) {
+    /* a member deleted (only a program reaching the engine through gc could) reads as NULL */
+    if (cached == NULL || activation->id == NULL || activation->frame_text == NULL
+            || activation->frame_line == NULL || activation->frame_locals == NULL
+            || !PyTuple_CheckExact(cached) || PyTuple_GET_SIZE(cached) != 3) {
         return NULL;
     }
     if (!is_top && activation->cached_at == step - 1 && activation->suspendable
@@ -882,11 +885,11 @@ settled_frame(PyObject *frame, ActivationObject *activation, int is_top, Py_ssiz
             Py_DECREF(line);
             return NULL;
         }
-        Py_SETREF(activation->frame_text, text);
+        Py_XSETREF(activation->frame_text, text);
         Py_INCREF(local_values);
-        Py_SETREF(activation->frame_locals, local_values);
+        Py_XSETREF(activation->frame_locals, local_values);
         Py_INCREF(line);
-        Py_SETREF(activation->frame_line, line);
+        Py_XSETREF(activation->frame_line, line);
     }
     Py_DECREF(line);
     Py_INCREF(activation->frame_text);

@@ -24,7 +24,7 @@ try:
 except ImportError:
     NATIVE = False
 
-    # HeapEncoder does these in Python
+    # their callers run their own Python loops instead
     settle_heap = items_text = members_text = full_step = frames_text = None
 
     class Activation:
