@@ -222,17 +222,18 @@ settle_heap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3 || !PyList_CheckExact(PyTuple_GET_ITEM(entry, 2))) {
             return pair;
         }
+        /* held: allocating below can run a collection, whose finalizers are the
+         * program's, and a program that reached into the encoder could change the cache */
+        Py_INCREF(entry);
         int same = unchanged(PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(pair, 1), cap, args[4], args[5]);
         if (same <= 0) {
+            Py_DECREF(entry);
             if (same < 0) {
                 Py_DECREF(pair);
                 return NULL;
             }
             return pair;
         }
-        /* held: the dict operations below hash heap ids, which are ints unless
-         * a program reached into the encoder, and then could change the cache */
-        Py_INCREF(entry);
         PyObject *referred = PyTuple_GET_ITEM(entry, 2);
         int failed = 0;
         for (Py_ssize_t i = 0; !failed && i < PyList_GET_SIZE(referred); i++) {
@@ -260,8 +261,6 @@ settle_heap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 #define MAX_EXACT_INT ((1LL << 53) - 1)
 
-
-/* `encode_string(s)`: json.dumps(s, ensure_ascii=False), lone surrogates as \u escapes. */
 /* The escape json.dumps writes for c (2 or 6 characters), or 0 when c is
  * written as itself. A lone surrogate gets a \u escape too (encode_string). */
 static int
