@@ -823,7 +823,7 @@ refer_again(PyObject *referred, PyObject *heap, PyObject *pending)
  * Python must look. Engine._frame_text is the same in Python. */
 static PyObject *
 settled_frame(PyObject *frame, ActivationObject *activation, int is_top, Py_ssize_t step, PyObject *ran,
-              PyObject *heap, PyObject *pending, PyObject *names_by_code)
+              PyObject *heap, PyObject *pending, PyObject *names_by_code, PyObject **names_read)
 {
     PyObject *cached = activation->cached;
     /* a member deleted (only a program reaching the engine through gc could) reads as NULL */
@@ -857,10 +857,15 @@ settled_frame(PyObject *frame, ActivationObject *activation, int is_top, Py_ssiz
     PyObject *version = PyTuple_GET_ITEM(cached, 0);
     int same = PyDict_CheckExact(names) && PyLong_CheckExact(version)
         && PyLong_AsUnsignedLongLong(version) == version_of(names);
-    Py_DECREF(names);
-    if (PyErr_Occurred() || !same) {
+    if (PyErr_Occurred()) {
+        Py_DECREF(names);
         return NULL;
     }
+    if (!same) {
+        *names_read = names;  /* so Python need not read (for f_locals, copy out) them again */
+        return NULL;
+    }
+    Py_DECREF(names);
     if (refer_again(PyTuple_GET_ITEM(cached, 2), heap, pending) < 0) {
         return NULL;
     }
@@ -900,7 +905,8 @@ settled_frame(PyObject *frame, ActivationObject *activation, int is_top, Py_ssiz
 
 /* frames_text(chain, step, ran, heap, pending, names_by_code, frame_text) -> list:
  * Engine._frames: each frame's text, outermost first, from settled_frame
- * where it can tell, else from frame_text(entry, is_top), the Python. */
+ * where it can tell, else from frame_text(entry, is_top[, names]), the
+ * Python, given the namespace when settled_frame has read it. */
 static PyObject *
 frames_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -922,17 +928,18 @@ frames_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     for (Py_ssize_t index = 0; index < count && index < PyList_GET_SIZE(chain); index++) {
         PyObject *entry = PyList_GET_ITEM(chain, index);
         int is_top = index == count - 1;
-        PyObject *text = NULL;
+        PyObject *text = NULL, *names = NULL;
         Py_INCREF(entry);
         if (PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2
                 && PyFrame_Check(PyTuple_GET_ITEM(entry, 0))
                 && Py_IS_TYPE(PyTuple_GET_ITEM(entry, 1), &ActivationType)) {
             text = settled_frame(PyTuple_GET_ITEM(entry, 0), (ActivationObject *)PyTuple_GET_ITEM(entry, 1),
-                                 is_top, step, args[2], args[3], args[4], args[5]);
+                                 is_top, step, args[2], args[3], args[4], args[5], &names);
         }
         if (text == NULL && !PyErr_Occurred()) {
-            text = PyObject_CallFunctionObjArgs(args[6], entry, is_top ? Py_True : Py_False, NULL);
+            text = PyObject_CallFunctionObjArgs(args[6], entry, is_top ? Py_True : Py_False, names, NULL);
         }
+        Py_XDECREF(names);
         Py_DECREF(entry);
         if (text == NULL || PyList_Append(texts, text) < 0) {
             Py_XDECREF(text);

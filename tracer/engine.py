@@ -351,7 +351,8 @@ class Engine:
         top = len(chain) - 1
         return [self._frame_text(entry, index == top) for index, entry in enumerate(chain)]
 
-    def _frame_text(self, entry, is_top):
+    def _frame_text(self, entry, is_top, names=None):
+        """One frame's text; `names` is its namespace when the caller has read it already."""
         frame, activation = entry
         encoder = self._encoder
         step = self._steps
@@ -366,7 +367,8 @@ class Engine:
         # The module's namespace is its globals. Reading f_locals there would
         # also copy 3.12's inlined-comprehension variables out and back, and
         # CPython 3.12 writes None into an outer one on the way back.
-        names = frame.f_globals if activation.id == 1 else frame.f_locals
+        if names is None:
+            names = frame.f_globals if activation.id == 1 else frame.f_locals
         # The same names bound to the same objects, in the same order: the same
         # text. An unchanged version tag says so at once; else the fingerprint.
         fingerprint = dict_version(names)
