@@ -460,8 +460,11 @@ class HeapEncoder:
     def heap(self):
         """The step's heap, {heap id: '"id":JSON text'}: every object referenced so far, and all they reach.
 
-        The loop runs once per object per step: the cases that keep their
-        text are inlined (an exact list, a function, what never changes).
+        The loop runs once per object per step. Where built, settle_heap (C)
+        takes every object whose text holds and hands back the others, which
+        this loop checks again and encodes; without it, the cases that keep
+        their text are inlined here (an exact list, a function, what never
+        changes).
         """
         pending = self._pending
         heap = self._heap
