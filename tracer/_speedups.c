@@ -1,13 +1,16 @@
-/* Identity checks for the snapshot caches, without building Python objects.
+/* The snapshot's per-step loops, in C (tracer/speedups.py is their Python face).
  *
- * The caches decide, at every step, whether a namespace or a container still
- * holds the very objects it held when its text was made. In Python that
- * means building a tuple of its keys and values and comparing it item by
+ * At every step the tracer decides, frame by frame and heap object by heap
+ * object, whether what a cached text was made of is still there: in Python
+ * that means building a tuple of keys and values and comparing it item by
  * item; here a dict answers with its version tag (CPython bumps it on every
- * change to the dict) and a list is compared in place, and settle_heap runs
- * the heap's per-step loop for the objects whose text holds. Nothing here
- * calls back into Python code, so no program code can run from these checks.
- * tracer/identity.py falls back to pure Python where this is not built.
+ * change to the dict) and a list is compared in place (settle_heap,
+ * frames_text). What did change is written again: scalars' JSON text here
+ * (items_text, members_text), the program's objects by Python. Each step's
+ * bytes are written in one pass (full_step). Nothing here calls the
+ * program's code. tracer/speedups.py falls back to the same loops in Python
+ * where this is not built; tests/test_speedups.py holds both to the same
+ * bytes.
  */
 
 #define PY_SSIZE_T_CLEAN
