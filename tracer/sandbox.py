@@ -220,42 +220,55 @@ class _CanaryReply:
         return "end"
 
 
-class _RecordReply:
-    """The record, rebuilt from the child's lines, each checked before it is trusted."""
+class _StepsReply:
+    """A trace rebuilt from the child's lines, each checked before it is trusted:
+    step lines that the format's `_accept(step)` takes (keeping what its
+    `finish` needs), then one end line."""
 
-    def __init__(self, limits, encoding):
+    def __init__(self, limits):
         self._limits = limits
-        self._encoding = encoding
-        self._steps = []
-        self._stdout = []
+        self._steps = []  # each step's JSON bytes, as the child sent them
         self._tail = None
-        self._last_step = None
 
     def add(self, line):
         message = _parse(line)
         if message is None:
             return "invalid"
-        if "step" in message and _is_step(message["step"], self._encoding):
-            self._last_step = message["step"]
+        if "step" in message and self._accept(message["step"]):
             self._steps.append(line[len(b'{"step":'):-1])
-            self._stdout.append(self._last_step.get("stdout", ""))
             return None
         if "end" in message and _is_tail(message["end"]):
             self._tail = message["end"]
             return "end"
         return "invalid"
 
+    def _outcome(self, ending):
+        return self._tail["outcome"] if ending == "end" else _cut_short(ending, self._limits, len(self._steps))
+
+
+class _RecordReply(_StepsReply):
+    """The record's steps; output written after the last one joins it."""
+
+    def __init__(self, limits, encoding):
+        super().__init__(limits)
+        self._encoding = encoding
+        self._stdout = []
+        self._last_step = None
+
+    def _accept(self, step):
+        if not _is_step(step, self._encoding):
+            return False
+        self._last_step = step
+        self._stdout.append(step.get("stdout", ""))
+        return True
+
     def finish(self, ending):
-        steps, stdout, tail = self._steps, self._stdout, self._tail
-        if ending == "end":
-            outcome, output = tail["outcome"], tail["stdout"]
-            shown = "".join(stdout)
-            if output != shown and output.startswith(shown) and self._last_step is not None:
-                self._last_step["stdout"] = self._last_step.get("stdout", "") + output[len(shown):]
-                steps[-1] = encode(self._last_step).encode("utf-8")
-        else:
-            outcome, output = _cut_short(ending, self._limits, len(steps)), "".join(stdout)
-        return assemble(steps, outcome, output, self._limits, self._encoding)
+        steps, shown = self._steps, "".join(self._stdout)
+        output = self._tail["stdout"] if ending == "end" else shown
+        if output != shown and output.startswith(shown) and self._last_step is not None:
+            self._last_step["stdout"] = self._last_step.get("stdout", "") + output[len(shown):]
+            steps[-1] = encode(self._last_step).encode("utf-8")
+        return assemble(steps, self._outcome(ending), output, self._limits, self._encoding)
 
 
 def _cut_short(ending, limits, steps):
@@ -268,34 +281,22 @@ def _cut_short(ending, limits, steps):
     return outcome
 
 
-class _PythonTutorReply:
-    """Python Tutor's trace from the child's lines, checked line by line as _RecordReply does."""
+class _PythonTutorReply(_StepsReply):
+    """Python Tutor's trace; its end needs each step's event and function name."""
 
     def __init__(self, limits, source):
-        self._limits = limits
+        super().__init__(limits)
         self._source = source
-        self._steps = []
         self._events = []
-        self._tail = None
 
-    def add(self, line):
-        message = _parse(line)
-        step = message.get("step") if message is not None else None
-        if _is_pythontutor_step(step):
-            self._steps.append(line[len(b'{"step":'):-1])
-            self._events.append((step["event"], step["func_name"]))
-            return None
-        if message is not None and "end" in message and _is_tail(message["end"]):
-            self._tail = message["end"]
-            return "end"
-        return "invalid"
+    def _accept(self, step):
+        if not _is_pythontutor_step(step):
+            return False
+        self._events.append((step["event"], step["func_name"]))
+        return True
 
     def finish(self, ending):
-        if ending == "end":
-            outcome = self._tail["outcome"]
-        else:
-            outcome = _cut_short(ending, self._limits, len(self._steps))
-        return finish_trace(self._steps, self._events, outcome, self._source, self._limits)
+        return finish_trace(self._steps, self._events, self._outcome(ending), self._source, self._limits)
 
 
 _PYTHONTUTOR_FIELDS = {"line": int, "event": str, "func_name": str, "globals": dict, "ordered_globals": list,
