@@ -479,6 +479,7 @@ class HeapEncoder:
             else:
                 heap_id, obj = pending.pop()
             entry = cache.get(heap_id)
+            fingerprint = _MISSING  # computed once, for the check or for the new entry
             if entry is not None:
                 cached = entry[0]
                 cls = type(obj)
@@ -502,7 +503,8 @@ class HeapEncoder:
                             pending.append(pair)
                     heap[heap_id] = entry[1]
                     continue
-            fingerprint = self._fingerprint(obj)
+            if fingerprint is _MISSING:
+                fingerprint = self._fingerprint(obj)
             if type(obj) is list:
                 self._collected = referred = []
                 try:
