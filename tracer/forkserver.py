@@ -19,7 +19,7 @@ import socket
 import struct
 import sys
 
-from . import seccomp
+from . import seccomp, speedups
 from .engine import Engine
 from .limits import Limits
 from .pythontutor import StreamedPythonTutor
@@ -67,7 +67,7 @@ def _child(fd, control_fd, settings, program, canary=False):
         seccomp.load(program)
     _write(b'{"pid":%d}\n' % os.getpid())
     if canary:
-        _write(json.dumps({"canary": _layers()}).encode() + b"\n")
+        _write(json.dumps({"canary": _layers(), "speedups": speedups.NATIVE}).encode() + b"\n")
         return 0
     request = _read_request()
     limits = Limits(**request["limits"])

@@ -51,6 +51,7 @@ class Sandbox:
         self._process = None
         self._control = None
         self.layers = {}
+        self.speedups = False  # whether the children run the C loops (tracer/_speedups)
 
     # -- starting
 
@@ -75,7 +76,8 @@ class Sandbox:
             self.stop()
             log.error("sandbox refuses to run programs: %s do not hold (%s)", ", ".join(missing), self.layers)
             raise SandboxUnavailable("the sandbox is not available here: " + ", ".join(missing) + " missing")
-        log.info("sandbox layers: %s", self.layers)
+        log.info("sandbox layers: %s; C loops: %s", self.layers,
+                 "yes" if self.speedups else "no, the Python fallback (slower)")
 
     def _canary(self):
         reply = _CanaryReply()
@@ -86,6 +88,7 @@ class Sandbox:
         if ending != "end":
             log.error("sandbox canary failed: %s", ending)
             return {}
+        self.speedups = reply.speedups
         return reply.layers
 
     def stop(self):
@@ -207,16 +210,18 @@ def _parse(line):
 
 
 class _CanaryReply:
-    """The canary child's report of which layers hold."""
+    """The canary child's report of which layers hold, and whether it runs the C loops."""
 
     def __init__(self):
         self.layers = None
+        self.speedups = False
 
     def add(self, line):
         message = _parse(line)
         if message is None or not isinstance(message.get("canary"), dict):
             return "invalid"
         self.layers = message["canary"]
+        self.speedups = message.get("speedups") is True
         return "end"
 
 
