@@ -215,34 +215,62 @@ def test_record_last_step_shows_the_final_values():
     assert module["fifth"] == 115
 
 
+class _Encoder(speedups.EncoderCore or object):
+    """The C core with its fields set, and a Python `_other_text` that says it was asked."""
+
+    def __init__(self, string_cap=50):
+        self._ids, self._alive, self._heap, self._pending, self._key_texts = {}, [], {}, [], {}
+        self._collected = None
+        self._scalar_types = ()
+        self._items_cap, self._string_cap = 100, string_cap
+
+    def _other_text(self, value):
+        return "F"
+
+
 def test_c_value_texts_are_what_json_writes():
     from tracer.record import encode
 
-    def fallback(value):
-        return "FALLBACK"
-
     values = ["", "plain", 'quote " and \\ backslash', "\b\f\n\r\t", "".join(map(chr, range(0x30))),
               "\x7f é ü 中文 😀", "lone \ud800 and \udfff", "x" * 50, 0, -1, 2**53 - 1, -(2**53 - 1),
-              True, False, None, 0.5, -1e-300, 1.5e300, 2.0, float("inf"), float("nan"), 2**53, "y" * 51, [1]]
-    texts = speedups.items_text(values, len(values), 50, fallback).split(",")
+              True, False, None, 0.5, -1e-300, 1.5e300, 2.0, float("inf"), float("nan"), 2**53, "y" * 51, b"x"]
+    encoder = _Encoder()
+    texts = encoder.items_text(values, len(values)).split(",")
     expected = []
     for value in values:
         simple = (type(value) in (int, bool, float, str, type(None))
                   and not (type(value) is int and abs(value) > 2**53 - 1)
                   and not (type(value) is float and not (math.isfinite(value) and not value.is_integer()))
                   and not (type(value) is str and len(value) > 50))
-        expected.append(encode(value) if simple else "FALLBACK")
+        expected.append(encode(value) if simple else "F")
     # commas inside strings split them too: compare the joined texts
     assert ",".join(texts) == ",".join(expected)
 
 
+def test_c_core_refers_to_what_is_not_a_scalar():
+    encoder = _Encoder()
+    shared, other = [1], {"a": 2}
+    encoder._collected = collected = []
+    assert encoder.items_text([shared, other, shared, 3], 4) == '{"ref":1},{"ref":2},{"ref":1},3'
+    assert collected == [(1, shared), (2, other), (1, shared)]
+    assert list(encoder._heap) == [1, 2] and encoder._pending == [(1, shared), (2, other)]
+    assert encoder._alive == [shared, other]
+    encoder._heap, encoder._pending, encoder._collected = {}, [], None
+    assert encoder.value_text(other) == '{"ref":2}' and encoder._pending == [(2, other)]
+    encoder._scalar_types = (complex,)
+    assert encoder.value_text(1j) == "F"
+    encoder._heap = None  # a field a program broke through gc: an error, not a crash
+    with pytest.raises(TypeError):
+        encoder.value_text(other)
+
+
 def test_c_members_text_matches_python(tmp_path):
     encoder_values = {"a": 1, "b": "two", "c": None, "ü": 0.25, "quote\"d": True}
-    keys = {}
-    text = speedups.members_text(encoder_values, list(encoder_values), keys, 50, lambda value: "F")
+    encoder = _Encoder()
+    text = encoder.members_text(encoder_values, list(encoder_values))
     assert json.loads(text) == encoder_values
-    assert set(keys) == set(encoder_values)
-    assert speedups.members_text(encoder_values, ["missing"], keys, 50, str) is None
+    assert set(encoder._key_texts) == set(encoder_values)
+    assert encoder.members_text(encoder_values, ["missing"]) is None
 
 
 def test_c_string_texts_match_python_on_random_strings():
@@ -252,20 +280,21 @@ def test_c_string_texts_match_python_on_random_strings():
     generator = random.Random(4)
     alphabet = [chr(c) for c in (*range(0, 0x80), 0xe9, 0xff, 0x100, 0x2028, 0x4e2d, 0xd800, 0xdbff,
                                  0xdc00, 0xdfff, 0xfffd, 0xffff, 0x10000, 0x1f600, 0x10ffff)]
+    encoder = _Encoder(string_cap=100)
     for _ in range(2000):
         text = "".join(generator.choice(alphabet) for _ in range(generator.randrange(0, 12)))
-        written = speedups.items_text([text], 1, 100, lambda value: "F")
-        assert written == encode_string(text), repr(text)
+        assert encoder.items_text([text], 1) == encode_string(text), repr(text)
 
 
 def test_c_lists_of_plain_numbers_are_what_json_writes():
     from tracer.record import encode
 
     plain = [0, 7, -1, 10, -10, 2**53 - 1, -(2**53 - 1), True, False, None, 123456789]
-    assert speedups.items_text(plain, len(plain), 50, str) == ",".join(encode(value) for value in plain)
-    assert speedups.items_text(plain, 3, 50, str) == "0,7,-1"
-    assert speedups.items_text([1, 2**53, 3], 3, 50, lambda value: "F") == "1,F,3"
-    assert speedups.items_text([], 0, 50, str) == ""
+    encoder = _Encoder()
+    assert encoder.items_text(plain, len(plain)) == ",".join(encode(value) for value in plain)
+    assert encoder.items_text(plain, 3) == "0,7,-1"
+    assert encoder.items_text([1, 2**53, 3], 3) == "1,F,3"
+    assert encoder.items_text([], 0) == ""
 
 
 def test_c_frames_loop_survives_an_activation_whose_members_were_deleted():
@@ -285,5 +314,5 @@ def test_c_frames_loop_survives_an_activation_whose_members_were_deleted():
         return "python"
 
     chain = [(system._getframe(), activation), (system._getframe(), speedups.Activation(3, False))]
-    texts = speedups.frames_text(chain, 5, (), {}, [], {}, python_frame_text)
+    texts = _Encoder().frames_text(chain, 5, (), {}, python_frame_text)
     assert texts == ["python", "python"] and asked == [False, True]

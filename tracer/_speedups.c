@@ -392,21 +392,136 @@ scalar_text(PyObject *v, Py_ssize_t string_cap)
     return NULL;
 }
 
-/* scalar_text, else fallback(v): the program's objects go to Python. */
-static PyObject *
-value_text(PyObject *v, Py_ssize_t string_cap, PyObject *fallback)
+/* -- the encoder's core: heap ids, and values' texts without leaving C for
+ * the common ones (HeapEncoder subclasses this; snapshot._PythonCore is
+ * the same in Python) */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *ids;          /* id(obj) -> heap id, for the whole trace */
+    PyObject *alive;        /* every object given an id, held so no id is reused */
+    PyObject *heap;         /* this step's texts by heap id (None until settled), in discovery order */
+    PyObject *pending;      /* this step's (heap id, object) pairs still to settle */
+    PyObject *collected;    /* the pairs what is being encoded refers to, or None */
+    PyObject *key_texts;    /* name -> '"name":' */
+    PyObject *scalar_types; /* tuple: other types value() may write as a repr instead of a reference */
+    Py_ssize_t items_cap;
+    Py_ssize_t string_cap;
+} EncoderObject;
+
+static PyTypeObject EncoderType;
+
+/* The fields C relies on hold what HeapEncoder puts there (only a program
+ * reaching the encoder through gc could make them not). */
+static int
+encoder_ready(EncoderObject *e)
 {
-    PyObject *text = scalar_text(v, string_cap);
+    if (e->ids == NULL || !PyDict_CheckExact(e->ids) || e->alive == NULL || !PyList_CheckExact(e->alive)
+            || e->heap == NULL || !PyDict_CheckExact(e->heap) || e->pending == NULL || !PyList_CheckExact(e->pending)
+            || e->key_texts == NULL || !PyDict_CheckExact(e->key_texts)
+            || e->scalar_types == NULL || !PyTuple_CheckExact(e->scalar_types)
+            || (e->collected != NULL && e->collected != Py_None && !PyList_CheckExact(e->collected))) {
+        PyErr_SetString(PyExc_TypeError, "the encoder's core fields are not set");
+        return 0;
+    }
+    return 1;
+}
+
+/* HeapEncoder._reference: obj's heap id (given on first sight, for the
+ * trace), noted in `collected` and, first time this step, in the heap. */
+static PyObject *
+encoder_reference(EncoderObject *e, PyObject *obj)
+{
+    PyObject *key = PyLong_FromVoidPtr(obj);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *heap_id = PyDict_GetItemWithError(e->ids, key);
+    if (heap_id != NULL) {
+        Py_INCREF(heap_id);
+    }
+    else if (!PyErr_Occurred()) {
+        heap_id = PyLong_FromSsize_t(PyList_GET_SIZE(e->alive) + 1);
+        if (heap_id != NULL && (PyDict_SetItem(e->ids, key, heap_id) < 0 || PyList_Append(e->alive, obj) < 0)) {
+            Py_CLEAR(heap_id);
+        }
+    }
+    Py_DECREF(key);
+    if (heap_id == NULL) {
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, heap_id, obj);
+    if (pair == NULL) {
+        Py_DECREF(heap_id);
+        return NULL;
+    }
+    /* held: appending may collect garbage, and the program's finalizers run then */
+    PyObject *collected = e->collected, *heap = e->heap, *pending = e->pending;
+    Py_XINCREF(collected);
+    Py_INCREF(heap);
+    Py_INCREF(pending);
+    int known = -1;
+    if (collected == NULL || collected == Py_None || PyList_Append(collected, pair) == 0) {
+        known = PyDict_Contains(heap, heap_id);
+    }
+    int failed = known < 0 || (!known && (PyDict_SetItem(heap, heap_id, Py_None) < 0
+                                          || PyList_Append(pending, pair) < 0));
+    Py_XDECREF(collected);
+    Py_DECREF(heap);
+    Py_DECREF(pending);
+    Py_DECREF(pair);
+    if (failed) {
+        Py_DECREF(heap_id);
+        return NULL;
+    }
+    return heap_id;
+}
+
+static PyObject *text_other_text;
+
+/* HeapEncoder.value_text: a scalar's text, or a reference's {"ref":N}; what
+ * is neither here (a long str, a big int, an integral float, bytes, the
+ * types written as a repr) goes to the encoder's Python `_other_text`. */
+static PyObject *
+encoder_value_text(EncoderObject *e, PyObject *v)
+{
+    PyObject *text = scalar_text(v, e->string_cap);
     if (text != NULL || PyErr_Occurred()) {
         return text;
     }
-    text = PyObject_CallOneArg(fallback, v);
-    if (text != NULL && !PyUnicode_CheckExact(text)) {
-        Py_DECREF(text);
-        PyErr_SetString(PyExc_TypeError, "a value's text must be a str");
+    PyTypeObject *type = Py_TYPE(v);
+    int other = type == &PyUnicode_Type || type == &PyLong_Type || type == &PyFloat_Type || type == &PyBytes_Type;
+    for (Py_ssize_t i = 0; !other && i < PyTuple_GET_SIZE(e->scalar_types); i++) {
+        other = PyTuple_GET_ITEM(e->scalar_types, i) == (PyObject *)type;  /* by identity: no metaclass __eq__ */
+    }
+    if (other) {
+        text = PyObject_CallMethodOneArg((PyObject *)e, text_other_text, v);
+        if (text != NULL && !PyUnicode_CheckExact(text)) {
+            Py_DECREF(text);
+            PyErr_SetString(PyExc_TypeError, "a value's text must be a str");
+            return NULL;
+        }
+        return text;
+    }
+    PyObject *heap_id = encoder_reference(e, v);
+    if (heap_id == NULL) {
         return NULL;
     }
+    text = PyUnicode_FromFormat("{\"ref\":%S}", heap_id);
+    Py_DECREF(heap_id);
     return text;
+}
+
+static PyObject *
+encoder_reference_method(EncoderObject *e, PyObject *obj)
+{
+    return encoder_ready(e) ? encoder_reference(e, obj) : NULL;
+}
+
+static PyObject *
+encoder_value_text_method(EncoderObject *e, PyObject *v)
+{
+    return encoder_ready(e) ? encoder_value_text(e, v) : NULL;
 }
 
 /* ",".join(texts), taking the reference to `texts`. */
@@ -460,18 +575,17 @@ other:
     return NULL;
 }
 
-/* items_text(items, count, string_cap, fallback) -> str: the first `count`
- * items of the exact list `items` as JSON texts, joined with commas. */
+/* encoder.items_text(items, count) -> str: the first `count` items of the
+ * exact list `items` as JSON texts, joined with commas. */
 static PyObject *
-items_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+items_text(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4 || !PyList_CheckExact(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "items_text(list, int, int, callable)");
+    if (nargs != 2 || !PyList_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "items_text(list, int)");
         return NULL;
     }
     Py_ssize_t count = PyLong_AsSsize_t(args[1]);
-    Py_ssize_t string_cap = PyLong_AsSsize_t(args[2]);
-    if ((count == -1 || string_cap == -1) && PyErr_Occurred()) {
+    if ((count == -1 && PyErr_Occurred()) || !encoder_ready(e)) {
         return NULL;
     }
     if (count > PyList_GET_SIZE(args[0])) {
@@ -485,11 +599,11 @@ items_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (texts == NULL) {
         return NULL;
     }
-    /* the list may change under a fallback call: its length is read each time */
+    /* the list may change under a Python call: its length is read each time */
     for (Py_ssize_t i = 0; i < count && i < PyList_GET_SIZE(args[0]); i++) {
         PyObject *item = PyList_GET_ITEM(args[0], i);
         Py_INCREF(item);
-        PyObject *text = value_text(item, string_cap, args[3]);
+        PyObject *text = encoder_value_text(e, item);
         Py_DECREF(item);
         if (text == NULL || PyList_Append(texts, text) < 0) {
             Py_XDECREF(text);
@@ -501,25 +615,12 @@ items_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return joined_texts(texts);
 }
 
-/* members_text(names, bound, key_texts, string_cap, fallback) -> str or None:
- * `"name":value,...` for each name of `bound` in the exact dict `names`;
- * `key_texts` caches each name's `"name":`. None when `names` is not an
- * exact dict or lacks a name (the caller then does it in Python). */
+/* The text of the namespace `names` (an exact dict): `{"name":value,...}`
+ * for each name of `bound` (a list), in its order; NULL with no error set
+ * when a name is not an exact str or not in `names` (Python then writes it). */
 static PyObject *
-members_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+namespace_text(EncoderObject *e, PyObject *names, PyObject *bound)
 {
-    if (nargs != 5 || !PyList_CheckExact(args[1]) || !PyDict_CheckExact(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "members_text(dict, list, dict, int, callable)");
-        return NULL;
-    }
-    PyObject *names = args[0], *bound = args[1], *key_texts = args[2];
-    Py_ssize_t string_cap = PyLong_AsSsize_t(args[3]);
-    if (string_cap == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (!PyDict_CheckExact(names)) {
-        Py_RETURN_NONE;
-    }
     PyObject *texts = PyList_New(0);
     if (texts == NULL) {
         return NULL;
@@ -538,7 +639,7 @@ members_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             goto python;
         }
         Py_INCREF(value);
-        PyObject *key = PyDict_GetItemWithError(key_texts, name);
+        PyObject *key = PyDict_GetItemWithError(e->key_texts, name);
         if (key != NULL) {
             Py_INCREF(key);
         }
@@ -546,11 +647,11 @@ members_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             PyObject *quoted = string_text(name);
             key = quoted ? PyUnicode_FromFormat("%U:", quoted) : NULL;
             Py_XDECREF(quoted);
-            if (key != NULL && PyDict_SetItem(key_texts, name, key) < 0) {
+            if (key != NULL && PyDict_SetItem(e->key_texts, name, key) < 0) {
                 Py_CLEAR(key);
             }
         }
-        PyObject *text = key ? value_text(value, string_cap, args[4]) : NULL;
+        PyObject *text = key ? encoder_value_text(e, value) : NULL;
         Py_DECREF(value);
         if (text != NULL) {
             member = PyUnicode_Concat(key, text);
@@ -572,11 +673,82 @@ members_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return braced;
 python:
     Py_DECREF(texts);
-    Py_RETURN_NONE;
+    return NULL;
 error:
     Py_DECREF(texts);
     return NULL;
 }
+
+/* encoder.members_text(names, bound) -> str or None: namespace_text, None
+ * where Python must write it. */
+static PyObject *
+members_text(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "members_text(dict, list)");
+        return NULL;
+    }
+    if (!encoder_ready(e)) {
+        return NULL;
+    }
+    if (!PyDict_CheckExact(args[0])) {
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(args[1]);
+    PyObject *text = namespace_text(e, args[0], args[1]);
+    Py_DECREF(args[1]);
+    if (text == NULL && !PyErr_Occurred()) {
+        Py_RETURN_NONE;
+    }
+    return text;
+}
+
+static int
+encoder_traverse(EncoderObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->ids);
+    Py_VISIT(self->alive);
+    Py_VISIT(self->heap);
+    Py_VISIT(self->pending);
+    Py_VISIT(self->collected);
+    Py_VISIT(self->key_texts);
+    Py_VISIT(self->scalar_types);
+    return 0;
+}
+
+static int
+encoder_clear(EncoderObject *self)
+{
+    Py_CLEAR(self->ids);
+    Py_CLEAR(self->alive);
+    Py_CLEAR(self->heap);
+    Py_CLEAR(self->pending);
+    Py_CLEAR(self->collected);
+    Py_CLEAR(self->key_texts);
+    Py_CLEAR(self->scalar_types);
+    return 0;
+}
+
+static void
+encoder_dealloc(EncoderObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    encoder_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef encoder_members[] = {
+    {"_ids", T_OBJECT, offsetof(EncoderObject, ids), 0, NULL},
+    {"_alive", T_OBJECT, offsetof(EncoderObject, alive), 0, NULL},
+    {"_heap", T_OBJECT, offsetof(EncoderObject, heap), 0, NULL},
+    {"_pending", T_OBJECT, offsetof(EncoderObject, pending), 0, NULL},
+    {"_collected", T_OBJECT, offsetof(EncoderObject, collected), 0, NULL},
+    {"_key_texts", T_OBJECT, offsetof(EncoderObject, key_texts), 0, NULL},
+    {"_scalar_types", T_OBJECT, offsetof(EncoderObject, scalar_types), 0, NULL},
+    {"_items_cap", T_PYSSIZET, offsetof(EncoderObject, items_cap), 0, NULL},
+    {"_string_cap", T_PYSSIZET, offsetof(EncoderObject, string_cap), 0, NULL},
+    {NULL},
+};
 
 /* -- a step's UTF-8 bytes in the full encoding */
 
@@ -820,60 +992,67 @@ refer_again(PyObject *referred, PyObject *heap, PyObject *pending)
     return 0;
 }
 
-/* The frame's text when its cached locals still hold (a frame that waited
- * since the last step, or whose namespace's version tag is the cached
- * one), with what it refers to put in the heap; NULL with no error set when
- * Python must look. Engine._frame_text is the same in Python. */
+/* The text of a function frame's changed locals, as Engine._frame_text
+ * writes it, learning names bound since the last step: the cache entry
+ * (version, text, referred pairs); NULL with no error set when Python must. */
 static PyObject *
-settled_frame(PyObject *frame, ActivationObject *activation, int is_top, Py_ssize_t step, PyObject *ran,
-              PyObject *heap, PyObject *pending, PyObject *names_by_code, PyObject **names_read)
+changed_locals(EncoderObject *e, ActivationObject *activation, PyObject *names, PyObject *version)
 {
-    PyObject *cached = activation->cached;
-    /* a member deleted (only a program reaching the engine through gc could) reads as NULL */
-    if (cached == NULL || activation->id == NULL || activation->frame_text == NULL
-            || activation->frame_line == NULL || activation->frame_locals == NULL
-            || !PyTuple_CheckExact(cached) || PyTuple_GET_SIZE(cached) != 3) {
+    if (activation->order == NULL || !PyList_CheckExact(activation->order)
+            || activation->seen == NULL || !PySet_CheckExact(activation->seen)) {
         return NULL;
     }
-    if (!is_top && activation->cached_at == step - 1 && activation->suspendable
-            && activation->frame_text != Py_None) {
-        int ran_since = 0;
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(ran); i++) {
-            ran_since |= PyTuple_GET_ITEM(ran, i) == (PyObject *)activation;
+    Py_ssize_t position = 0;
+    PyObject *name, *value;
+    while (PyDict_Next(names, &position, &name, &value)) {
+        if (!PyUnicode_CheckExact(name)) {
+            return NULL;
         }
-        if (!ran_since) {
-            if (refer_again(PyTuple_GET_ITEM(cached, 2), heap, pending) < 0) {
+        int seen = PySet_Contains(activation->seen, name);  /* exact str: no program code */
+        if (seen < 0) {
+            return NULL;
+        }
+        if (!seen) {  /* _learn_names: bound since the last step, in binding order */
+            int shown = PyUnicode_GET_LENGTH(name) == 0 || PyUnicode_READ_CHAR(name, 0) != '.';
+            if (PySet_Add(activation->seen, name) < 0 || (shown && PyList_Append(activation->order, name) < 0)) {
                 return NULL;
             }
-            activation->cached_at = step;
-            Py_INCREF(activation->frame_text);
-            return activation->frame_text;
         }
     }
-#ifdef HAVE_VERSION_TAG
-    PyFrameObject *f = (PyFrameObject *)frame;
-    int is_module = PyLong_CheckExact(activation->id) && PyLong_AsLong(activation->id) == 1;
-    PyObject *names = is_module ? PyFrame_GetGlobals(f) : PyFrame_GetLocals(f);
-    if (names == NULL) {
+    PyObject *order = activation->order;
+    Py_INCREF(order);
+    PyObject *bound = PyList_New(0);
+    for (Py_ssize_t i = 0; bound != NULL && i < PyList_GET_SIZE(order); i++) {
+        PyObject *name = PyList_GET_ITEM(order, i);
+        int present = PyUnicode_CheckExact(name) ? PyDict_Contains(names, name) : 0;
+        if (present < 0 || (present && PyList_Append(bound, name) < 0)) {
+            Py_CLEAR(bound);
+        }
+    }
+    Py_DECREF(order);
+    PyObject *referred = bound ? PyList_New(0) : NULL;
+    if (referred == NULL) {
+        Py_XDECREF(bound);
         return NULL;
     }
-    PyObject *version = PyTuple_GET_ITEM(cached, 0);
-    int same = PyDict_CheckExact(names) && PyLong_CheckExact(version)
-        && PyLong_AsUnsignedLongLong(version) == version_of(names);
-    if (PyErr_Occurred()) {
-        Py_DECREF(names);
-        return NULL;
-    }
-    if (!same) {
-        *names_read = names;  /* so Python need not read (for f_locals, copy out) them again */
-        return NULL;
-    }
-    Py_DECREF(names);
-    if (refer_again(PyTuple_GET_ITEM(cached, 2), heap, pending) < 0) {
-        return NULL;
-    }
-    activation->cached_at = step;
-    PyObject *local_values = PyTuple_GET_ITEM(cached, 1);
+    PyObject *outer = e->collected;
+    Py_INCREF(referred);
+    e->collected = referred;
+    PyObject *text = namespace_text(e, names, bound);
+    PyObject *mine = e->collected;
+    e->collected = outer;
+    Py_XDECREF(mine);
+    Py_DECREF(bound);
+    PyObject *entry = text ? PyTuple_Pack(3, version, text, referred) : NULL;
+    Py_XDECREF(text);
+    Py_DECREF(referred);
+    return entry;
+}
+
+/* A frame's text from its line and the text of its locals (reused when both are the same as last time). */
+static PyObject *
+frame_text_of(PyFrameObject *f, ActivationObject *activation, PyObject *local_values, PyObject *names_by_code)
+{
     PyObject *line = PyLong_FromLong(PyFrame_GetLineNumber(f));
     if (line == NULL) {
         return NULL;
@@ -901,26 +1080,108 @@ settled_frame(PyObject *frame, ActivationObject *activation, int is_top, Py_ssiz
     Py_DECREF(line);
     Py_INCREF(activation->frame_text);
     return activation->frame_text;
+}
+
+/* The frame's text, as Engine._frame_text gives it: the cached text of a
+ * frame that waited since the last step, or of a namespace whose version
+ * tag is the cached one, with what it refers to put in the heap; a function
+ * frame's changed locals written here. NULL with no error set when Python
+ * must write it; *names_read is then the namespace if it was read. */
+static PyObject *
+frame_text(EncoderObject *e, PyObject *frame, ActivationObject *activation, int is_top, Py_ssize_t step,
+           PyObject *ran, PyObject *names_by_code, PyObject **names_read)
+{
+    PyObject *cached = activation->cached;
+    /* a member deleted (only a program reaching the engine through gc could) reads as NULL */
+    if (cached == NULL || activation->id == NULL || activation->frame_text == NULL
+            || activation->frame_line == NULL || activation->frame_locals == NULL
+            || (cached != Py_None && (!PyTuple_CheckExact(cached) || PyTuple_GET_SIZE(cached) != 3))) {
+        return NULL;
+    }
+    if (cached != Py_None && !is_top && activation->cached_at == step - 1 && activation->suspendable
+            && activation->frame_text != Py_None) {
+        int ran_since = 0;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(ran); i++) {
+            ran_since |= PyTuple_GET_ITEM(ran, i) == (PyObject *)activation;
+        }
+        if (!ran_since) {
+            if (refer_again(PyTuple_GET_ITEM(cached, 2), e->heap, e->pending) < 0) {
+                return NULL;
+            }
+            activation->cached_at = step;
+            Py_INCREF(activation->frame_text);
+            return activation->frame_text;
+        }
+    }
+#ifdef HAVE_VERSION_TAG
+    PyFrameObject *f = (PyFrameObject *)frame;
+    int is_module = PyLong_CheckExact(activation->id) && PyLong_AsLong(activation->id) == 1;
+    PyObject *names = is_module ? PyFrame_GetGlobals(f) : PyFrame_GetLocals(f);
+    if (names == NULL) {
+        return NULL;
+    }
+    if (!PyDict_CheckExact(names)) {
+        *names_read = names;
+        return NULL;
+    }
+    PyObject *version = cached != Py_None ? PyTuple_GET_ITEM(cached, 0) : NULL;
+    int same = version && PyLong_CheckExact(version) && PyLong_AsUnsignedLongLong(version) == version_of(names);
+    if (PyErr_Occurred()) {
+        Py_DECREF(names);
+        return NULL;
+    }
+    Py_INCREF(cached);
+    if (same) {
+        if (refer_again(PyTuple_GET_ITEM(cached, 2), e->heap, e->pending) < 0) {
+            Py_DECREF(cached);
+            Py_DECREF(names);
+            return NULL;
+        }
+    }
+    else {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        int optimized = code->co_flags & CO_OPTIMIZED;
+        Py_DECREF(code);
+        PyObject *version_now = PyLong_FromUnsignedLongLong(version_of(names));
+        PyObject *entry = optimized && version_now ? changed_locals(e, activation, names, version_now) : NULL;
+        Py_XDECREF(version_now);
+        if (entry == NULL) {
+            Py_DECREF(cached);
+            if (PyErr_Occurred()) {
+                Py_DECREF(names);
+                return NULL;
+            }
+            *names_read = names;  /* so Python need not read (for f_locals, copy out) them again */
+            return NULL;
+        }
+        Py_SETREF(cached, entry);
+        Py_INCREF(entry);
+        Py_XSETREF(activation->cached, entry);
+    }
+    Py_DECREF(names);
+    activation->cached_at = step;
+    PyObject *text = frame_text_of(f, activation, PyTuple_GET_ITEM(cached, 1), names_by_code);
+    Py_DECREF(cached);
+    return text;
 #else
     return NULL;
 #endif
 }
 
-/* frames_text(chain, step, ran, heap, pending, names_by_code, frame_text) -> list:
- * Engine._frames: each frame's text, outermost first, from settled_frame
- * where it can tell, else from frame_text(entry, is_top[, names]), the
- * Python, given the namespace when settled_frame has read it. */
+/* encoder.frames_text(chain, step, ran, names_by_code, python_frame_text) -> list:
+ * Engine._frames: each frame's text, outermost first, from frame_text
+ * where it can, else from python_frame_text(entry, is_top[, names]), given
+ * the namespace when frame_text has read it. */
 static PyObject *
-frames_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+frames_text(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 7 || !PyList_CheckExact(args[0]) || !PyTuple_CheckExact(args[2])
-            || !PyDict_CheckExact(args[3]) || !PyList_CheckExact(args[4]) || !PyDict_CheckExact(args[5])) {
-        PyErr_SetString(PyExc_TypeError, "frames_text(list, int, tuple, dict, list, dict, callable)");
+    if (nargs != 5 || !PyList_CheckExact(args[0]) || !PyTuple_CheckExact(args[2]) || !PyDict_CheckExact(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "frames_text(list, int, tuple, dict, callable)");
         return NULL;
     }
     PyObject *chain = args[0];
     Py_ssize_t step = PyLong_AsSsize_t(args[1]);
-    if (step == -1 && PyErr_Occurred()) {
+    if ((step == -1 && PyErr_Occurred()) || !encoder_ready(e)) {
         return NULL;
     }
     Py_ssize_t count = PyList_GET_SIZE(chain);
@@ -935,12 +1196,12 @@ frames_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_INCREF(entry);
         if (PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2
                 && PyFrame_Check(PyTuple_GET_ITEM(entry, 0))
-                && Py_IS_TYPE(PyTuple_GET_ITEM(entry, 1), &ActivationType)) {
-            text = settled_frame(PyTuple_GET_ITEM(entry, 0), (ActivationObject *)PyTuple_GET_ITEM(entry, 1),
-                                 is_top, step, args[2], args[3], args[4], args[5], &names);
+                && Py_IS_TYPE(PyTuple_GET_ITEM(entry, 1), &ActivationType) && encoder_ready(e)) {
+            text = frame_text(e, PyTuple_GET_ITEM(entry, 0), (ActivationObject *)PyTuple_GET_ITEM(entry, 1),
+                              is_top, step, args[2], args[3], &names);
         }
         if (text == NULL && !PyErr_Occurred()) {
-            text = PyObject_CallFunctionObjArgs(args[6], entry, is_top ? Py_True : Py_False, names, NULL);
+            text = PyObject_CallFunctionObjArgs(args[4], entry, is_top ? Py_True : Py_False, names, NULL);
         }
         Py_XDECREF(names);
         Py_DECREF(entry);
@@ -954,11 +1215,31 @@ frames_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return texts;
 }
 
-static PyMethodDef methods[] = {
-    {"frames_text", (PyCFunction)(void (*)(void))frames_text, METH_FASTCALL, NULL},
-    {"full_step", (PyCFunction)(void (*)(void))full_step, METH_FASTCALL, NULL},
+static PyMethodDef encoder_methods[] = {
+    {"_reference", (PyCFunction)encoder_reference_method, METH_O, NULL},
+    {"value_text", (PyCFunction)encoder_value_text_method, METH_O, NULL},
     {"items_text", (PyCFunction)(void (*)(void))items_text, METH_FASTCALL, NULL},
     {"members_text", (PyCFunction)(void (*)(void))members_text, METH_FASTCALL, NULL},
+    {"frames_text", (PyCFunction)(void (*)(void))frames_text, METH_FASTCALL, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject EncoderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracer._speedups.EncoderCore",
+    .tp_doc = "HeapEncoder's ids and value texts (see snapshot._PythonCore).",
+    .tp_basicsize = sizeof(EncoderObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
+    .tp_new = PyType_GenericNew,
+    .tp_traverse = (traverseproc)encoder_traverse,
+    .tp_clear = (inquiry)encoder_clear,
+    .tp_dealloc = (destructor)encoder_dealloc,
+    .tp_members = encoder_members,
+    .tp_methods = encoder_methods,
+};
+
+static PyMethodDef methods[] = {
+    {"full_step", (PyCFunction)(void (*)(void))full_step, METH_FASTCALL, NULL},
     {"settle_heap", (PyCFunction)(void (*)(void))settle_heap, METH_FASTCALL, NULL},
     {"dict_version", dict_version, METH_O, NULL},
     {"same_items", (PyCFunction)(void (*)(void))same_items, METH_FASTCALL, NULL},
@@ -978,19 +1259,19 @@ PyInit__speedups(void)
     text_null = PyUnicode_InternFromString("null");
     text_comma = PyUnicode_InternFromString(",");
     text_qualname = PyUnicode_InternFromString("__qualname__");
-    if (text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL || text_qualname == NULL) {
+    text_other_text = PyUnicode_InternFromString("_other_text");
+    if (text_other_text == NULL || text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL || text_qualname == NULL) {
         return NULL;
     }
-    if (PyType_Ready(&ActivationType) < 0) {
+    if (PyType_Ready(&ActivationType) < 0 || PyType_Ready(&EncoderType) < 0) {
         return NULL;
     }
     PyObject *created = PyModule_Create(&module);
     if (created == NULL) {
         return NULL;
     }
-    Py_INCREF(&ActivationType);
-    if (PyModule_AddObject(created, "Activation", (PyObject *)&ActivationType) < 0) {
-        Py_DECREF(&ActivationType);
+    if (PyModule_AddObjectRef(created, "Activation", (PyObject *)&ActivationType) < 0
+            || PyModule_AddObjectRef(created, "EncoderCore", (PyObject *)&EncoderType) < 0) {
         Py_DECREF(created);
         return NULL;
     }

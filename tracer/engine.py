@@ -19,7 +19,7 @@ from . import outcome as outcomes
 from .pythontutor import PythonTutorRenderer, PythonTutorWriter
 from .record import RecordWriter, Step, encode
 from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLimit
-from .speedups import Activation, dict_version, frames_text, same_objects
+from .speedups import Activation, dict_version, same_objects
 from .snapshot import PROGRAM_FILENAME, HeapEncoder, exception_message, type_name
 
 _CO_OPTIMIZED = 0x01
@@ -344,10 +344,9 @@ class Engine:
         since the last step (nor shares cells with one that has) cannot have
         changed, so its locals are not even read.
         """
-        if frames_text is not None:  # the C loop, which calls _frame_text where it cannot tell
-            heap, pending = self._encoder.step_containers()
-            return frames_text(chain, self._steps, self._ran_since_last_step, heap, pending, self._names,
-                               self._frame_text)
+        frames_text = self._encoder.frames_text
+        if frames_text is not None:  # the C loop, which calls _frame_text where it cannot write a frame
+            return frames_text(chain, self._steps, self._ran_since_last_step, self._names, self._frame_text)
         top = len(chain) - 1
         return [self._frame_text(entry, index == top) for index, entry in enumerate(chain)]
 

@@ -18,7 +18,7 @@ import itertools
 import math
 import types
 
-from .speedups import dict_version, items_text, members_text, same_items, same_objects, settle_heap
+from .speedups import EncoderCore, dict_version, same_items, same_objects, settle_heap
 from .record import encode, encode_string
 
 MAX_EXACT_INT = 2**53 - 1
@@ -131,6 +131,7 @@ _SCALAR_REPRS = {
         (datetime.time, _datetime_repr),
     ]
 }
+_SCALAR_TYPES = tuple(t for t, _ in _SCALAR_REPRS.values())
 
 
 def short_repr(value, limit=40):
@@ -313,7 +314,64 @@ class _TypeLayout:
                 break
 
 
-class HeapEncoder:
+class _PythonCore:
+    """HeapEncoder's heap ids and value texts: speedups.EncoderCore in Python.
+
+    `_reference(obj)` gives obj its heap id (once, for the whole trace) and
+    puts it in this step's heap; `value_text(v)` writes a scalar or a
+    reference and leaves the rest to the encoder's `_other_text`;
+    `items_text`, `members_text` and `frames_text` are the loops over a
+    list's items, a namespace and the stack (None where the C core would
+    hand the namespace back to Python).
+    """
+
+    def _reference(self, obj):
+        key = id(obj)
+        heap_id = self._ids.get(key)
+        if heap_id is None:
+            heap_id = len(self._alive) + 1
+            self._ids[key] = heap_id
+            self._alive.append(obj)
+        if self._collected is not None:
+            self._collected.append((heap_id, obj))
+        if heap_id not in self._heap:
+            self._heap[heap_id] = None  # placeholder keeps discovery order
+            self._pending.append((heap_id, obj))
+        return heap_id
+
+    def value_text(self, v):
+        t = type(v)
+        if t is int:
+            if -MAX_EXACT_INT <= v <= MAX_EXACT_INT:
+                return int.__repr__(v)
+        elif t is str:
+            if len(v) <= self._string_cap:
+                return encode_string(v)
+        elif t is bool:
+            return "true" if v else "false"
+        elif v is None:
+            return "null"
+        elif t is float:
+            if math.isfinite(v) and not v.is_integer():
+                return float.__repr__(v)
+        elif t is not bytes and not any(t is other for other in self._scalar_types):
+            return '{"ref":%d}' % self._reference(v)
+        return self._other_text(v)
+
+    def items_text(self, items, count):
+        value_text = self.value_text
+        return ",".join([value_text(item) for item in items[:count]])
+
+    def members_text(self, names, bound):
+        return None
+
+    frames_text = None
+
+
+_Core = EncoderCore if EncoderCore is not None else _PythonCore
+
+
+class HeapEncoder(_Core):
     """Turns values into JSON values, collecting the heap of one step as JSON text.
 
     Heap ids are handed out once per object for the whole trace, and every
@@ -328,25 +386,23 @@ class HeapEncoder:
     """
 
     def __init__(self, limits, parent_of):
+        # the core's fields (see _PythonCore)
         self._items_cap = limits.items_per_object
         self._string_cap = limits.string_length
-        self._parent_of = parent_of  # function -> frame id or None
         self._ids = {}  # id(obj) -> heap id
         self._alive = []
-        self._layouts = {}  # id(cls) -> _TypeLayout
-        self._cache = {}  # heap id -> (fingerprint, text, objects it refers to)
         self._heap = {}
         self._pending = []
         self._collected = None  # the objects referred to by what is being encoded
         self._key_texts = {}  # name -> '"name":', for namespaces (names are str)
+        self._scalar_types = _SCALAR_TYPES
+        self._parent_of = parent_of  # function -> frame id or None
+        self._layouts = {}  # id(cls) -> _TypeLayout
+        self._cache = {}  # heap id -> (fingerprint, text, objects it refers to)
 
     def begin_step(self):
         self._heap = {}
         self._pending = []
-
-    def step_containers(self):
-        """This step's heap texts by id and the pairs still to settle, which refer_again fills."""
-        return self._heap, self._pending
 
     def value(self, v):
         t = type(v)
@@ -375,19 +431,8 @@ class HeapEncoder:
                 return {"type": _type_name(t), "repr": text}
         return {"ref": self._reference(v)}
 
-    def value_text(self, v):
-        """`encode(self.value(v))`, written directly for the common scalars and references."""
-        t = type(v)
-        if t is int:
-            if -MAX_EXACT_INT <= v <= MAX_EXACT_INT:
-                return int.__repr__(v)
-        elif t is str:
-            if len(v) <= self._string_cap:
-                return encode_string(v)
-        elif t is bool:
-            return "true" if v else "false"
-        elif v is None:
-            return "null"
+    def _other_text(self, v):
+        """`encode(self.value(v))`, for what value_text does not write itself."""
         value = self.value(v)
         if type(value) is dict and "ref" in value:
             return '{"ref":%d}' % value["ref"]
@@ -397,11 +442,10 @@ class HeapEncoder:
         """The JSON object of names' values, in `bound`'s order, and the objects it refers to."""
         self._collected = referred = []
         try:
-            if members_text is not None:
-                text = members_text(names, bound, self._key_texts, self._string_cap, self.value_text)
-                if text is not None:
-                    return text, referred
-                referred.clear()
+            text = self.members_text(names, bound)
+            if text is not None:
+                return text, referred
+            referred.clear()
             value_text = self.value_text
             keys = self._key_texts
             parts = []
@@ -416,30 +460,11 @@ class HeapEncoder:
 
     def _list_text(self, obj):
         """The text `_sequence` gives an exact list, written directly."""
-        value_text = self.value_text
         cap = self._items_cap
-        shown = obj if len(obj) <= cap else obj[:cap]
-        if items_text is not None:
-            items = items_text(shown, len(shown), self._string_cap, value_text)
-        else:
-            items = ",".join([value_text(item) for item in shown])
+        items = self.items_text(obj, cap)
         if len(obj) <= cap:
             return '{"kind":"list","type":"list","items":[%s]}' % items
         return '{"kind":"list","type":"list","items":[%s],"truncated":%d}' % (items, len(obj) - cap)
-
-    def _reference(self, obj):
-        key = id(obj)
-        heap_id = self._ids.get(key)
-        if heap_id is None:
-            heap_id = len(self._alive) + 1
-            self._ids[key] = heap_id
-            self._alive.append(obj)
-        if self._collected is not None:
-            self._collected.append((heap_id, obj))
-        if heap_id not in self._heap:
-            self._heap[heap_id] = None  # placeholder keeps discovery order
-            self._pending.append((heap_id, obj))
-        return heap_id
 
     def encode_with_refs(self, build):
         """`encode(build())`, and the (heap id, object) pairs it referred to, in order."""

@@ -18,14 +18,14 @@ import os
 try:
     if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench
         raise ImportError("TRACER_SPEEDUPS=0")
-    from tracer._speedups import (Activation, dict_version, frames_text, full_step, items_text, members_text,
-                                  same_items, same_objects, settle_heap)
+    from tracer._speedups import (Activation, EncoderCore, dict_version, full_step, same_items, same_objects,
+                                  settle_heap)
     NATIVE = True
 except ImportError:
     NATIVE = False
 
     # their callers run their own Python loops instead
-    settle_heap = items_text = members_text = full_step = frames_text = None
+    EncoderCore = settle_heap = full_step = None
 
     class Activation:
         """One run of one frame of the program, with its id for the whole trace."""
