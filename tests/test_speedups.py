@@ -222,6 +222,7 @@ class _Encoder(speedups.EncoderCore or object):
         self._ids, self._alive, self._heap, self._pending, self._key_texts = {}, [], {}, [], {}
         self._collected = None
         self._scalar_types = ()
+        self._cache, self._immutable, self._by_version = {}, object(), object()
         self._items_cap, self._string_cap = 100, string_cap
 
     def _other_text(self, value):

@@ -191,17 +191,8 @@ unchanged(PyObject *fingerprint, PyObject *obj, Py_ssize_t cap, PyObject *immuta
  * the first pair it cannot settle, for Python to check and encode, or None
  * when `pending` is empty. */
 static PyObject *
-settle_heap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+settle(PyObject *pending, PyObject *heap, PyObject *cache, Py_ssize_t cap, PyObject *immutable, PyObject *by_version)
 {
-    if (nargs != 6 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "settle_heap(list, dict, dict, int, object, object)");
-        return NULL;
-    }
-    PyObject *pending = args[0], *heap = args[1], *cache = args[2];
-    Py_ssize_t cap = PyLong_AsSsize_t(args[3]);
-    if (cap == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
     while (PyList_GET_SIZE(pending) > 0) {
         Py_ssize_t last = PyList_GET_SIZE(pending) - 1;
         PyObject *pair = PyList_GET_ITEM(pending, last);
@@ -228,7 +219,7 @@ settle_heap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         /* held: allocating below can run a collection, whose finalizers are the
          * program's, and a program that reached into the encoder could change the cache */
         Py_INCREF(entry);
-        int same = unchanged(PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(pair, 1), cap, args[4], args[5]);
+        int same = unchanged(PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(pair, 1), cap, immutable, by_version);
         if (same <= 0) {
             Py_DECREF(entry);
             if (same < 0) {
@@ -258,6 +249,20 @@ settle_heap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     Py_RETURN_NONE;
+}
+
+static PyObject *
+settle_heap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "settle_heap(list, dict, dict, int, object, object)");
+        return NULL;
+    }
+    Py_ssize_t cap = PyLong_AsSsize_t(args[3]);
+    if (cap == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return settle(args[0], args[1], args[2], cap, args[4], args[5]);
 }
 
 /* -- JSON text of values: what HeapEncoder.value_text writes, for the common scalars */
@@ -405,6 +410,9 @@ typedef struct {
     PyObject *collected;    /* the pairs what is being encoded refers to, or None */
     PyObject *key_texts;    /* name -> '"name":' */
     PyObject *scalar_types; /* tuple: other types value() may write as a repr instead of a reference */
+    PyObject *cache;        /* heap id -> (fingerprint, text, referred pairs), for settle */
+    PyObject *immutable;    /* settle's markers: see settle_heap */
+    PyObject *by_version;
     Py_ssize_t items_cap;
     Py_ssize_t string_cap;
 } EncoderObject;
@@ -420,6 +428,7 @@ encoder_ready(EncoderObject *e)
             || e->heap == NULL || !PyDict_CheckExact(e->heap) || e->pending == NULL || !PyList_CheckExact(e->pending)
             || e->key_texts == NULL || !PyDict_CheckExact(e->key_texts)
             || e->scalar_types == NULL || !PyTuple_CheckExact(e->scalar_types)
+            || e->cache == NULL || !PyDict_CheckExact(e->cache) || e->immutable == NULL || e->by_version == NULL
             || (e->collected != NULL && e->collected != Py_None && !PyList_CheckExact(e->collected))) {
         PyErr_SetString(PyExc_TypeError, "the encoder's core fields are not set");
         return 0;
@@ -713,6 +722,9 @@ encoder_traverse(EncoderObject *self, visitproc visit, void *arg)
     Py_VISIT(self->collected);
     Py_VISIT(self->key_texts);
     Py_VISIT(self->scalar_types);
+    Py_VISIT(self->cache);
+    Py_VISIT(self->immutable);
+    Py_VISIT(self->by_version);
     return 0;
 }
 
@@ -726,6 +738,9 @@ encoder_clear(EncoderObject *self)
     Py_CLEAR(self->collected);
     Py_CLEAR(self->key_texts);
     Py_CLEAR(self->scalar_types);
+    Py_CLEAR(self->cache);
+    Py_CLEAR(self->immutable);
+    Py_CLEAR(self->by_version);
     return 0;
 }
 
@@ -745,6 +760,9 @@ static PyMemberDef encoder_members[] = {
     {"_collected", T_OBJECT, offsetof(EncoderObject, collected), 0, NULL},
     {"_key_texts", T_OBJECT, offsetof(EncoderObject, key_texts), 0, NULL},
     {"_scalar_types", T_OBJECT, offsetof(EncoderObject, scalar_types), 0, NULL},
+    {"_cache", T_OBJECT, offsetof(EncoderObject, cache), 0, NULL},
+    {"_immutable", T_OBJECT, offsetof(EncoderObject, immutable), 0, NULL},
+    {"_by_version", T_OBJECT, offsetof(EncoderObject, by_version), 0, NULL},
     {"_items_cap", T_PYSSIZET, offsetof(EncoderObject, items_cap), 0, NULL},
     {"_string_cap", T_PYSSIZET, offsetof(EncoderObject, string_cap), 0, NULL},
     {NULL},
@@ -802,27 +820,153 @@ put_bytes(const char *literal, Py_ssize_t length, char **out, Py_ssize_t *size)
 
 #define PUT(literal) put_bytes(literal, sizeof(literal) - 1, &out, &size)
 
-/* full_step(event, line, frames, heap, extra, stdout_text) -> bytes or None:
- * the step in the full encoding as UTF-8 (record.full_text's text), written
- * once: {"event":"E","line":N,"stack":[frames],"heap":{heap's texts}EXTRA
- * ,"stdout":STDOUT}. None when a text holds a lone surrogate (the caller
- * then escapes it in Python). Sized in a first pass, written in a second. */
+/* -- the record's bytes, written into one growing buffer */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *bytes;    /* what is written, at its start; its size is the capacity (NULL: none yet) */
+    Py_ssize_t length;  /* how much is written */
+} BufferObject;
+
+/* Room for `more` bytes past what is written. A big bytes object is resized
+ * in place by the allocator (remapped, not copied), and handed over by take
+ * without a copy: the record is never copied whole. */
+static int
+buffer_reserve(BufferObject *b, Py_ssize_t more)
+{
+    Py_ssize_t capacity = b->bytes ? PyBytes_GET_SIZE(b->bytes) : 0;
+    if (more > PY_SSIZE_T_MAX - b->length) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t needed = b->length + more;
+    if (needed <= capacity) {
+        return 0;
+    }
+    Py_ssize_t grown = capacity < PY_SSIZE_T_MAX / 2 ? capacity * 2 : PY_SSIZE_T_MAX;
+    Py_ssize_t size = needed > grown ? needed : grown;
+    if (size < 4096) {
+        size = 4096;
+    }
+    if (b->bytes == NULL) {
+        b->bytes = PyBytes_FromStringAndSize(NULL, size);
+        return b->bytes ? 0 : -1;
+    }
+    return _PyBytes_Resize(&b->bytes, size);  /* the buffer holds its only reference */
+}
+
+static PyObject *
+buffer_write(BufferObject *b, PyObject *data)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    int failed = buffer_reserve(b, view.len) < 0;
+    if (!failed) {
+        memcpy(PyBytes_AS_STRING(b->bytes) + b->length, view.buf, view.len);
+        b->length += view.len;
+    }
+    PyBuffer_Release(&view);
+    if (failed) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+buffer_truncate(BufferObject *b, PyObject *length)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(length);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (n < 0 || n > b->length) {
+        PyErr_SetString(PyExc_ValueError, "truncate past the end");
+        return NULL;
+    }
+    b->length = n;
+    Py_RETURN_NONE;
+}
+
+/* take() -> bytes: what is written, handed over; the buffer starts empty again. */
+static PyObject *
+buffer_take(BufferObject *b, PyObject *unused)
+{
+    if (b->bytes == NULL) {
+        return PyBytes_FromStringAndSize("", 0);
+    }
+    if (_PyBytes_Resize(&b->bytes, b->length) < 0) {  /* frees and clears it on failure */
+        b->length = 0;
+        return NULL;
+    }
+    PyObject *taken = b->bytes;
+    b->bytes = NULL;
+    b->length = 0;
+    return taken;
+}
+
+static Py_ssize_t
+buffer_length(BufferObject *b)
+{
+    return b->length;
+}
+
+static void
+buffer_dealloc(BufferObject *b)
+{
+    Py_XDECREF(b->bytes);
+    Py_TYPE(b)->tp_free((PyObject *)b);
+}
+
+static PyMethodDef buffer_methods[] = {
+    {"write", (PyCFunction)buffer_write, METH_O, NULL},
+    {"truncate", (PyCFunction)buffer_truncate, METH_O, NULL},
+    {"take", (PyCFunction)buffer_take, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods buffer_sequence = {
+    .sq_length = (lenfunc)buffer_length,
+};
+
+static PyTypeObject BufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracer._speedups.RecordBuffer",
+    .tp_doc = "Bytes written one after another (see speedups.RecordBuffer).",
+    .tp_basicsize = sizeof(BufferObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)buffer_dealloc,
+    .tp_methods = buffer_methods,
+    .tp_as_sequence = &buffer_sequence,
+};
+
+/* full_step(buffer, event, line, frames, heap, extra, stdout_text) -> int or None:
+ * writes the step in the full encoding as UTF-8 (record.full_text's text)
+ * at the end of `buffer`: {"event":"E","line":N,"stack":[frames],"heap":{heap's
+ * texts}EXTRA,"stdout":STDOUT}, and gives how many bytes that is. None, with
+ * nothing written, when a text holds a lone surrogate (the caller then
+ * escapes it in Python). Sized in a first pass, written in a second. */
 static PyObject *
 full_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 6 || !PyUnicode_CheckExact(args[0]) || !PyLong_CheckExact(args[1]) || !PyList_CheckExact(args[2])
-            || !PyDict_CheckExact(args[3]) || !PyUnicode_CheckExact(args[4]) || !PyUnicode_CheckExact(args[5])) {
-        PyErr_SetString(PyExc_TypeError, "full_step(str, int, list, dict, str, str)");
+    if (nargs != 7 || !Py_IS_TYPE(args[0], &BufferType) || !PyUnicode_CheckExact(args[1])
+            || !PyLong_CheckExact(args[2]) || !PyList_CheckExact(args[3]) || !PyDict_CheckExact(args[4])
+            || !PyUnicode_CheckExact(args[5]) || !PyUnicode_CheckExact(args[6])) {
+        PyErr_SetString(PyExc_TypeError, "full_step(RecordBuffer, str, int, list, dict, str, str)");
         return NULL;
     }
+    BufferObject *buffer = (BufferObject *)args[0];
+    args++;
     char line[32];
     Py_ssize_t line_length = snprintf(line, sizeof line, "%lld", PyLong_AsLongLong(args[1]));
     if (PyErr_Occurred()) {
         return NULL;
     }
-    PyObject *bytes = NULL;
+    Py_ssize_t written = 0;
     for (int pass = 0; pass < 2; pass++) {
-        char *out = bytes ? PyBytes_AS_STRING(bytes) : NULL;
+        char *out = pass ? PyBytes_AS_STRING(buffer->bytes) + buffer->length : NULL;
         Py_ssize_t size = 0;
         PUT("{\"event\":\"");
         int failed = put_utf8(args[0], &out, &size) < 0;
@@ -840,17 +984,15 @@ full_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         PUT("}");
         if (failed) {
-            Py_XDECREF(bytes);
             Py_RETURN_NONE;
         }
-        if (bytes == NULL) {
-            bytes = PyBytes_FromStringAndSize(NULL, size);
-            if (bytes == NULL) {
-                return NULL;
-            }
+        if (!pass && buffer_reserve(buffer, size) < 0) {
+            return NULL;
         }
+        written = size;
     }
-    return bytes;
+    buffer->length += written;
+    return PyLong_FromSsize_t(written);
 }
 
 #undef PUT
@@ -1215,12 +1357,86 @@ frames_text(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
     return texts;
 }
 
+static PyObject *text_heap;
+
+/* encoder.snapshot(chain, step, ran, names_by_code, python_frame_text[, returned])
+ *     -> (frames, heap, return_text or None)
+ * A step's snapshot in one call: a new heap, the frames' texts (frames_text),
+ * the text of the value returned, if given, and the heap's texts (settle,
+ * then the encoder's Python `heap` for whatever settle hands back). */
+static PyObject *
+snapshot(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 && nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "snapshot(list, int, tuple, dict, callable[, object])");
+        return NULL;
+    }
+    PyObject *heap = PyDict_New();
+    PyObject *pending = PyList_New(0);
+    if (heap == NULL || pending == NULL) {
+        Py_XDECREF(heap);
+        Py_XDECREF(pending);
+        return NULL;
+    }
+    Py_XSETREF(e->heap, heap);
+    Py_XSETREF(e->pending, pending);
+    PyObject *frames = frames_text(e, args, 5);
+    if (frames == NULL) {
+        return NULL;
+    }
+    PyObject *returned = NULL, *result = NULL;
+    if (nargs == 6) {
+        returned = encoder_ready(e) ? encoder_value_text(e, args[5]) : NULL;
+        if (returned == NULL) {
+            Py_DECREF(frames);
+            return NULL;
+        }
+    }
+    if (!encoder_ready(e)) {
+        goto done;
+    }
+    /* held: the program's finalizers may run below, and could reach the encoder through gc */
+    heap = e->heap;
+    pending = e->pending;
+    Py_INCREF(heap);
+    Py_INCREF(pending);
+    PyObject *cache = e->cache, *immutable = e->immutable, *by_version = e->by_version;
+    Py_INCREF(cache);
+    Py_INCREF(immutable);
+    Py_INCREF(by_version);
+    PyObject *pair = settle(pending, heap, cache, e->items_cap, immutable, by_version);
+    Py_DECREF(cache);
+    Py_DECREF(immutable);
+    Py_DECREF(by_version);
+    if (pair != NULL && pair != Py_None) {  /* Python checks it and writes what changed */
+        int failed = PyList_Append(pending, pair) < 0;
+        Py_DECREF(pair);
+        Py_SETREF(heap, failed ? NULL : PyObject_CallMethodNoArgs((PyObject *)e, text_heap));
+    }
+    else if (pair == NULL) {
+        Py_CLEAR(heap);
+    }
+    else {
+        Py_DECREF(pair);
+    }
+    Py_DECREF(pending);
+    if (heap != NULL) {
+        result = PyTuple_Pack(3, frames, heap, returned ? returned : Py_None);
+        Py_DECREF(heap);
+    }
+done:
+    Py_DECREF(frames);
+    Py_XDECREF(returned);
+    return result;
+}
+
 static PyMethodDef encoder_methods[] = {
     {"_reference", (PyCFunction)encoder_reference_method, METH_O, NULL},
     {"value_text", (PyCFunction)encoder_value_text_method, METH_O, NULL},
     {"items_text", (PyCFunction)(void (*)(void))items_text, METH_FASTCALL, NULL},
     {"members_text", (PyCFunction)(void (*)(void))members_text, METH_FASTCALL, NULL},
     {"frames_text", (PyCFunction)(void (*)(void))frames_text, METH_FASTCALL, NULL},
+    {"snapshot", (PyCFunction)(void (*)(void))snapshot, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1260,10 +1476,11 @@ PyInit__speedups(void)
     text_comma = PyUnicode_InternFromString(",");
     text_qualname = PyUnicode_InternFromString("__qualname__");
     text_other_text = PyUnicode_InternFromString("_other_text");
-    if (text_other_text == NULL || text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL || text_qualname == NULL) {
+    text_heap = PyUnicode_InternFromString("heap");
+    if (text_other_text == NULL || text_heap == NULL || text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL || text_qualname == NULL) {
         return NULL;
     }
-    if (PyType_Ready(&ActivationType) < 0 || PyType_Ready(&EncoderType) < 0) {
+    if (PyType_Ready(&ActivationType) < 0 || PyType_Ready(&EncoderType) < 0 || PyType_Ready(&BufferType) < 0) {
         return NULL;
     }
     PyObject *created = PyModule_Create(&module);
@@ -1271,7 +1488,8 @@ PyInit__speedups(void)
         return NULL;
     }
     if (PyModule_AddObjectRef(created, "Activation", (PyObject *)&ActivationType) < 0
-            || PyModule_AddObjectRef(created, "EncoderCore", (PyObject *)&EncoderType) < 0) {
+            || PyModule_AddObjectRef(created, "EncoderCore", (PyObject *)&EncoderType) < 0
+            || PyModule_AddObjectRef(created, "RecordBuffer", (PyObject *)&BufferType) < 0) {
         Py_DECREF(created);
         return NULL;
     }

@@ -311,18 +311,17 @@ class Engine:
 
     def _render_record(self, frame, event, arg, chain, yielded):
         """The step in the record's format."""
-        encoder = self._encoder
-        encoder.begin_step()
-        activation = chain[-1][1]
-        frames = self._frames(chain)
-        extra = ""
-        if event == "return" and not activation.after_exception:
-            extra = ',"return":' + encoder.value_text(arg)
-            if yielded:
-                extra += ',"yield":true'
-        elif event == "exception":
-            extra = ',"exception":' + encode({"type": type_name(arg[0]), "message": exception_message(arg[1])})
-        return Step(event, frame.f_lineno, frames, encoder.heap(), extra)
+        snapshot = self._encoder.snapshot
+        if event == "return" and not chain[-1][1].after_exception:
+            frames, heap, returned = snapshot(chain, self._steps, self._ran_since_last_step, self._names,
+                                              self._frame_text, arg)
+            extra = ',"return":' + returned + ',"yield":true' if yielded else ',"return":' + returned
+        else:
+            frames, heap, _ = snapshot(chain, self._steps, self._ran_since_last_step, self._names, self._frame_text)
+            extra = ""
+            if event == "exception":
+                extra = ',"exception":' + encode({"type": type_name(arg[0]), "message": exception_message(arg[1])})
+        return Step(event, frame.f_lineno, frames, heap, extra)
 
     def _chain(self, frame):
         """The program's shown frames on the stack, outermost first, with their activations."""
@@ -336,22 +335,15 @@ class Engine:
         chain.reverse()
         return chain
 
-    def _frames(self, chain):
-        """The JSON text of each frame.
+    def _frame_text(self, entry, is_top, names=None):
+        """One frame's JSON text; `names` is its namespace when the caller has read it already.
 
         A frame's text is reused while the frame's line and the objects bound
         to its names are the same ones. A function frame that has not run
         since the last step (nor shares cells with one that has) cannot have
-        changed, so its locals are not even read.
+        changed, so its locals are not even read. The encoder's snapshot
+        calls this for each frame, where C cannot write the frame itself.
         """
-        frames_text = self._encoder.frames_text
-        if frames_text is not None:  # the C loop, which calls _frame_text where it cannot write a frame
-            return frames_text(chain, self._steps, self._ran_since_last_step, self._names, self._frame_text)
-        top = len(chain) - 1
-        return [self._frame_text(entry, index == top) for index, entry in enumerate(chain)]
-
-    def _frame_text(self, entry, is_top, names=None):
-        """One frame's text; `names` is its namespace when the caller has read it already."""
         frame, activation = entry
         encoder = self._encoder
         step = self._steps

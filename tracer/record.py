@@ -11,7 +11,7 @@ import json
 import json.encoder
 import re
 
-from .speedups import full_step
+from .speedups import RecordBuffer, full_step
 
 ENCODINGS = ("full", "delta")
 
@@ -45,14 +45,12 @@ def assemble(steps, outcome, stdout, limits, encoding="full"):
     One join, so a big record is held twice at most: as its steps, then whole.
     """
     head = b'{"encoding":"delta","steps":[' if encoding == "delta" else b'{"steps":['
-    tail = '],"outcome":%s,"stdout":%s,"limits":%s}' % (encode(outcome), encode(stdout),
-                                                         encode(limits.as_record()))
     parts = [head]
     for step in steps:
         parts += (step, b",")
     if steps:
         parts.pop()
-    parts.append(tail.encode("utf-8"))
+    parts.append(_tail(outcome, stdout, limits))
     return b"".join(parts)
 
 
@@ -126,12 +124,15 @@ _RENDERERS = {"full": full_text, "delta": delta_text}
 
 
 class RecordWriter:
+    """Writes the record's bytes as steps come, into one buffer (see RecordBuffer)."""
+
     def __init__(self, limits, encoding="full"):
         self._limits = limits
         self._encoding = encoding
         self._render = _RENDERERS[encoding]
-        self._encoded = []  # every step as UTF-8 JSON
-        self._last = None  # (step, the step before it, its stdout): trailing output may join it
+        self._buffer = RecordBuffer()
+        self._buffer.write(b'{"encoding":"delta","steps":[' if encoding == "delta" else b'{"steps":[')
+        self._last = None  # (step, the step before it, its stdout, where it starts): trailing output may join it
         self._size = 0
         self._stdout = []
 
@@ -143,24 +144,41 @@ class RecordWriter:
         """Add a step; False when it would take the record past its size cap."""
         previous = self._last[0] if self._last is not None else None
         stdout_text = encode_string(stdout) if stdout else ""
-        encoded = None
+        buffer = self._buffer
+        opened = len(buffer)
+        self._open_step()
+        start = len(buffer)
+        written = None
         if self._encoding == "full" and full_step is not None:  # written in C, in one go
-            encoded = full_step(step.event, step.line, step.frames, step.heap, step.extra, stdout_text)
-        if encoded is None:
-            text = self._render(step, previous, stdout)
-            if not text.isascii() and _SURROGATE.search(text):
-                text = _escape_surrogates(text)
-            encoded = text.encode("utf-8")
+            written = full_step(buffer, step.event, step.line, step.frames, step.heap, step.extra, stdout_text)
+        if written is None:
+            encoded = self._encoded(step, previous, stdout)
+            buffer.write(encoded)
+            written = len(encoded)
         # the step, its output once more in the record's stdout, a comma
-        added = len(encoded) + len(stdout_text) + 1
+        added = written + len(stdout_text) + 1
         if self._size + added + _TAIL_RESERVE > self._limits.record_bytes:
+            buffer.truncate(opened)
             return False
-        self._encoded.append(encoded)
-        self._last = (step, previous, stdout)
+        self._last = (step, previous, stdout, start)
         self._size += added
         if stdout:
             self._stdout.append(stdout)
+        self._close_step()
         return True
+
+    def _encoded(self, step, previous, stdout):
+        text = self._render(step, previous, stdout)
+        if not text.isascii() and _SURROGATE.search(text):
+            text = _escape_surrogates(text)
+        return text.encode("utf-8")
+
+    def _open_step(self):
+        if self._last is not None:
+            self._buffer.write(b",")
+
+    def _close_step(self):
+        pass
 
     def append_stdout(self, text):
         """Output written after the last step belongs to the last step."""
@@ -168,20 +186,26 @@ class RecordWriter:
             return
         self._stdout.append(text)
         if self._last is not None:
-            step, previous, stdout = self._last
-            self._last = (step, previous, stdout + text)
-            self._encoded[-1] = _escape_surrogates(self._render(step, previous, stdout + text)).encode("utf-8")
+            step, previous, stdout, start = self._last
+            self._last = (step, previous, stdout + text, start)
+            self._buffer.truncate(start)
+            self._buffer.write(self._encoded(step, previous, stdout + text))
 
     def finish(self, outcome, stdout):
         """The whole record as UTF-8 JSON bytes."""
-        steps, self._encoded = self._encoded, []
-        return assemble(steps, outcome, stdout, self._limits, self._encoding)
+        self._buffer.write(_tail(outcome, stdout, self._limits))
+        return self._buffer.take()
+
+
+def _tail(outcome, stdout, limits):
+    return ('],"outcome":%s,"stdout":%s,"limits":%s}' % (encode(outcome), encode(stdout),
+                                                         encode(limits.as_record()))).encode("utf-8")
 
 
 class StreamedRecord(RecordWriter):
     """A RecordWriter that sends each step out as soon as it is taken.
 
-    Lines go to `send` as `{"step": ...}`, then `{"end": {"outcome", "stdout",
+    Lines go to `send` as `{"step":...}`, then `{"end": {"outcome", "stdout",
     "limits"}}`; the sandbox's parent rebuilds the record from them (output
     written after the last step is the end's stdout past the steps' own), so
     the steps taken before a process is killed are not lost.
@@ -189,13 +213,15 @@ class StreamedRecord(RecordWriter):
 
     def __init__(self, limits, send, encoding="full"):
         super().__init__(limits, encoding)
+        self._buffer.take()  # the record's head is the parent's to write
         self._send = send
 
-    def add_step(self, step, stdout):
-        added = super().add_step(step, stdout)
-        if added:
-            self._send(b'{"step":' + self._encoded.pop() + b"}\n")
-        return added
+    def _open_step(self):
+        self._buffer.write(b'{"step":')
+
+    def _close_step(self):
+        self._buffer.write(b"}\n")
+        self._send(self._buffer.take())
 
     def append_stdout(self, text):
         self._stdout.append(text)

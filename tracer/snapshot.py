@@ -365,7 +365,14 @@ class _PythonCore:
     def members_text(self, names, bound):
         return None
 
-    frames_text = None
+    def snapshot(self, chain, step, ran, names_by_code, frame_text, *returned):
+        """A step's frames' texts, the text of the value returned if given, and the heap's texts."""
+        self._heap = {}
+        self._pending = []
+        top = len(chain) - 1
+        frames = [frame_text(entry, index == top) for index, entry in enumerate(chain)]
+        return_text = self.value_text(returned[0]) if returned else None
+        return frames, self.heap(), return_text
 
 
 _Core = EncoderCore if EncoderCore is not None else _PythonCore
@@ -396,13 +403,10 @@ class HeapEncoder(_Core):
         self._collected = None  # the objects referred to by what is being encoded
         self._key_texts = {}  # name -> '"name":', for namespaces (names are str)
         self._scalar_types = _SCALAR_TYPES
+        self._cache = {}  # heap id -> (fingerprint, text, objects it refers to)
+        self._immutable, self._by_version = _IMMUTABLE, _BY_VERSION
         self._parent_of = parent_of  # function -> frame id or None
         self._layouts = {}  # id(cls) -> _TypeLayout
-        self._cache = {}  # heap id -> (fingerprint, text, objects it refers to)
-
-    def begin_step(self):
-        self._heap = {}
-        self._pending = []
 
     def value(self, v):
         t = type(v)

@@ -18,14 +18,33 @@ import os
 try:
     if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench
         raise ImportError("TRACER_SPEEDUPS=0")
-    from tracer._speedups import (Activation, EncoderCore, dict_version, full_step, same_items, same_objects,
-                                  settle_heap)
+    from tracer._speedups import (Activation, EncoderCore, RecordBuffer, dict_version, full_step, same_items,
+                                  same_objects, settle_heap)
     NATIVE = True
 except ImportError:
     NATIVE = False
 
     # their callers run their own Python loops instead
     EncoderCore = settle_heap = full_step = None
+
+    class RecordBuffer:
+        """Bytes written one after another; `take` hands them over and starts again."""
+
+        def __init__(self):
+            self._data = bytearray()
+
+        def write(self, data):
+            self._data += data
+
+        def truncate(self, length):
+            del self._data[length:]
+
+        def __len__(self):
+            return len(self._data)
+
+        def take(self):
+            data, self._data = bytes(self._data), bytearray()
+            return data
 
     class Activation:
         """One run of one frame of the program, with its id for the whole trace."""
