@@ -768,58 +768,6 @@ static PyMemberDef encoder_members[] = {
     {NULL},
 };
 
-/* -- a step's UTF-8 bytes in the full encoding */
-
-/* Appends the UTF-8 of `text` at *out (when out is not NULL) and adds its
- * length to *size; -1 when it is not a str or holds a lone surrogate. */
-static int
-put_utf8(PyObject *text, char **out, Py_ssize_t *size)
-{
-    Py_ssize_t length;
-    const char *utf8 = PyUnicode_CheckExact(text) ? PyUnicode_AsUTF8AndSize(text, &length) : NULL;
-    if (utf8 == NULL) {
-        PyErr_Clear();
-        return -1;
-    }
-    if (*out != NULL) {
-        memcpy(*out, utf8, length);
-        *out += length;
-    }
-    *size += length;
-    return 0;
-}
-
-/* The texts of a list, or the values of a dict, joined with commas. */
-static int
-put_joined(PyObject *texts, char **out, Py_ssize_t *size)
-{
-    Py_ssize_t position = 0, index = 0;
-    PyObject *key, *text;
-    while (PyList_CheckExact(texts) ? index < PyList_GET_SIZE(texts)
-                                     : PyDict_Next(texts, &position, &key, &text)) {
-        if (PyList_CheckExact(texts)) {
-            text = PyList_GET_ITEM(texts, index);
-        }
-        if ((index++ && put_utf8(text_comma, out, size) < 0) || put_utf8(text, out, size) < 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Appends `length` bytes of `literal`. */
-static void
-put_bytes(const char *literal, Py_ssize_t length, char **out, Py_ssize_t *size)
-{
-    if (*out != NULL) {
-        memcpy(*out, literal, length);
-        *out += length;
-    }
-    *size += length;
-}
-
-#define PUT(literal) put_bytes(literal, sizeof(literal) - 1, &out, &size)
-
 /* -- the record's bytes, written into one growing buffer */
 
 typedef struct {
@@ -850,9 +798,60 @@ buffer_reserve(BufferObject *b, Py_ssize_t more)
     }
     if (b->bytes == NULL) {
         b->bytes = PyBytes_FromStringAndSize(NULL, size);
-        return b->bytes ? 0 : -1;
     }
-    return _PyBytes_Resize(&b->bytes, size);  /* the buffer holds its only reference */
+    else if (_PyBytes_Resize(&b->bytes, size) < 0) {  /* the buffer holds its only reference */
+        return -1;
+    }
+    if (b->bytes == NULL) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends `length` bytes at `data`. */
+static int
+put_bytes(BufferObject *b, const char *data, Py_ssize_t length)
+{
+    if (buffer_reserve(b, length) < 0) {
+        return -1;
+    }
+    memcpy(PyBytes_AS_STRING(b->bytes) + b->length, data, length);
+    b->length += length;
+    return 0;
+}
+
+#define PUT(literal) put_bytes(b, literal, sizeof(literal) - 1)
+
+/* Appends the UTF-8 of the str `text`; -1 with no error set when it holds
+ * a lone surrogate (or is not a str). */
+static int
+put_utf8(BufferObject *b, PyObject *text)
+{
+    Py_ssize_t length;
+    const char *utf8 = PyUnicode_CheckExact(text) ? PyUnicode_AsUTF8AndSize(text, &length) : NULL;
+    if (utf8 == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    return put_bytes(b, utf8, length);
+}
+
+/* Appends the texts of a list, or the values of a dict, joined with commas. */
+static int
+put_joined(BufferObject *b, PyObject *texts)
+{
+    Py_ssize_t position = 0, index = 0;
+    PyObject *key, *text;
+    while (PyList_CheckExact(texts) ? index < PyList_GET_SIZE(texts)
+                                     : PyDict_Next(texts, &position, &key, &text)) {
+        if (PyList_CheckExact(texts)) {
+            text = PyList_GET_ITEM(texts, index);
+        }
+        if ((index++ && PUT(",") < 0) || put_utf8(b, text) < 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static PyObject *
@@ -947,7 +946,7 @@ static PyTypeObject BufferType = {
  * at the end of `buffer`: {"event":"E","line":N,"stack":[frames],"heap":{heap's
  * texts}EXTRA,"stdout":STDOUT}, and gives how many bytes that is. None, with
  * nothing written, when a text holds a lone surrogate (the caller then
- * escapes it in Python). Sized in a first pass, written in a second. */
+ * escapes it in Python). */
 static PyObject *
 full_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -957,42 +956,30 @@ full_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "full_step(RecordBuffer, str, int, list, dict, str, str)");
         return NULL;
     }
-    BufferObject *buffer = (BufferObject *)args[0];
-    args++;
-    char line[32];
-    Py_ssize_t line_length = snprintf(line, sizeof line, "%lld", PyLong_AsLongLong(args[1]));
+    BufferObject *b = (BufferObject *)args[0];
+    int overflow;
+    long long line = PyLong_AsLongLongAndOverflow(args[2], &overflow);
     if (PyErr_Occurred()) {
         return NULL;
     }
-    Py_ssize_t written = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        char *out = pass ? PyBytes_AS_STRING(buffer->bytes) + buffer->length : NULL;
-        Py_ssize_t size = 0;
-        PUT("{\"event\":\"");
-        int failed = put_utf8(args[0], &out, &size) < 0;
-        PUT("\",\"line\":");
-        put_bytes(line, line_length, &out, &size);
-        PUT(",\"stack\":[");
-        failed = failed || put_joined(args[2], &out, &size) < 0;
-        PUT("],\"heap\":{");
-        failed = failed || put_joined(args[3], &out, &size) < 0;
-        PUT("}");
-        failed = failed || put_utf8(args[4], &out, &size) < 0;
-        if (PyUnicode_GET_LENGTH(args[5])) {
-            PUT(",\"stdout\":");
-            failed = failed || put_utf8(args[5], &out, &size) < 0;
-        }
-        PUT("}");
-        if (failed) {
-            Py_RETURN_NONE;
-        }
-        if (!pass && buffer_reserve(buffer, size) < 0) {
+    char digits[24];
+    Py_ssize_t digits_length = overflow || line > MAX_EXACT_INT || line < -MAX_EXACT_INT ? 0 : put_decimal(line, digits);
+    Py_ssize_t start = b->length;
+    /* -1 on an error, or a lone surrogate (no error set) */
+    int failed = digits_length == 0 || PUT("{\"event\":\"") < 0 || put_utf8(b, args[1]) < 0
+        || PUT("\",\"line\":") < 0 || put_bytes(b, digits, digits_length) < 0
+        || PUT(",\"stack\":[") < 0 || put_joined(b, args[3]) < 0
+        || PUT("],\"heap\":{") < 0 || put_joined(b, args[4]) < 0 || PUT("}") < 0 || put_utf8(b, args[5]) < 0
+        || (PyUnicode_GET_LENGTH(args[6]) && (PUT(",\"stdout\":") < 0 || put_utf8(b, args[6]) < 0))
+        || PUT("}") < 0;
+    if (failed) {
+        b->length = start;
+        if (PyErr_Occurred()) {
             return NULL;
         }
-        written = size;
+        Py_RETURN_NONE;
     }
-    buffer->length += written;
-    return PyLong_FromSsize_t(written);
+    return PyLong_FromSsize_t(b->length - start);
 }
 
 #undef PUT
@@ -1365,12 +1352,8 @@ static PyObject *text_heap;
  * the text of the value returned, if given, and the heap's texts (settle,
  * then the encoder's Python `heap` for whatever settle hands back). */
 static PyObject *
-snapshot(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
+snapshot_of(EncoderObject *e, PyObject *const *args, PyObject *value_returned)
 {
-    if (nargs != 5 && nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "snapshot(list, int, tuple, dict, callable[, object])");
-        return NULL;
-    }
     PyObject *heap = PyDict_New();
     PyObject *pending = PyList_New(0);
     if (heap == NULL || pending == NULL) {
@@ -1385,8 +1368,8 @@ snapshot(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *returned = NULL, *result = NULL;
-    if (nargs == 6) {
-        returned = encoder_ready(e) ? encoder_value_text(e, args[5]) : NULL;
+    if (value_returned != NULL) {
+        returned = encoder_ready(e) ? encoder_value_text(e, value_returned) : NULL;
         if (returned == NULL) {
             Py_DECREF(frames);
             return NULL;
@@ -1430,6 +1413,57 @@ done:
     return result;
 }
 
+static PyObject *
+snapshot(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 && nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "snapshot(list, int, tuple, dict, callable[, object])");
+        return NULL;
+    }
+    return snapshot_of(e, args, nargs == 6 ? args[5] : NULL);
+}
+
+/* encoder.write_step(buffer, event, line, chain, step, ran, names_by_code, python_frame_text, extra,
+ *                    stdout_text[, returned]) -> (written, frames, heap, return_text)
+ * The step's snapshot, as `snapshot` takes it, written at the end of
+ * `buffer` in the full encoding as full_step writes it, with `,"return":`
+ * and the returned value's text before `extra` when a value is given.
+ * `written` is how many bytes, or None (nothing written) where the caller
+ * must write the step in Python (a text holds a lone surrogate). */
+static PyObject *
+write_step(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
+{
+    if ((nargs != 10 && nargs != 11) || !Py_IS_TYPE(args[0], &BufferType) || !PyUnicode_CheckExact(args[1])
+            || !PyLong_CheckExact(args[2]) || !PyUnicode_CheckExact(args[8]) || !PyUnicode_CheckExact(args[9])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "write_step(RecordBuffer, str, int, list, int, tuple, dict, callable, str, str[, object])");
+        return NULL;
+    }
+    PyObject *taken = snapshot_of(e, args + 3, nargs == 11 ? args[10] : NULL);
+    if (taken == NULL) {
+        return NULL;
+    }
+    PyObject *extra = args[8];
+    Py_INCREF(extra);
+    PyObject *return_text = PyTuple_GET_ITEM(taken, 2);
+    if (return_text != Py_None) {
+        PyObject *member = PyUnicode_FromFormat(",\"return\":%U%U", return_text, extra);
+        Py_SETREF(extra, member);
+    }
+    PyObject *written = NULL;
+    if (extra != NULL) {
+        PyObject *step_args[7] = {args[0], args[1], args[2], PyTuple_GET_ITEM(taken, 0), PyTuple_GET_ITEM(taken, 1),
+                                  extra, args[9]};
+        written = full_step(NULL, step_args, 7);
+        Py_DECREF(extra);
+    }
+    PyObject *result = written ? PyTuple_Pack(4, written, PyTuple_GET_ITEM(taken, 0), PyTuple_GET_ITEM(taken, 1),
+                                              return_text) : NULL;
+    Py_XDECREF(written);
+    Py_DECREF(taken);
+    return result;
+}
+
 static PyMethodDef encoder_methods[] = {
     {"_reference", (PyCFunction)encoder_reference_method, METH_O, NULL},
     {"value_text", (PyCFunction)encoder_value_text_method, METH_O, NULL},
@@ -1437,6 +1471,7 @@ static PyMethodDef encoder_methods[] = {
     {"members_text", (PyCFunction)(void (*)(void))members_text, METH_FASTCALL, NULL},
     {"frames_text", (PyCFunction)(void (*)(void))frames_text, METH_FASTCALL, NULL},
     {"snapshot", (PyCFunction)(void (*)(void))snapshot, METH_FASTCALL, NULL},
+    {"write_step", (PyCFunction)(void (*)(void))write_step, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,7 +17,7 @@ import warnings
 
 from . import outcome as outcomes
 from .pythontutor import PythonTutorRenderer, PythonTutorWriter
-from .record import RecordWriter, Step, encode
+from .record import RecordWriter, encode
 from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLimit
 from .speedups import Activation, dict_version, same_objects
 from .snapshot import PROGRAM_FILENAME, HeapEncoder, exception_message, type_name
@@ -160,8 +160,9 @@ class Engine:
         self._encoder = HeapEncoder(self._limits, self._parent_of)
         if self._format == "pythontutor":
             self._render = PythonTutorRenderer(code, set(self._environment.globals()), self._source).render
+            self._take_step = self._take_pythontutor_step
         else:
-            self._render = self._render_record
+            self._take_step = self._take_record_step
         self._activations = {}  # frame -> Activation, while the frame runs
         self._latest_by_code = {}  # id(code) -> id of its latest activation
         self._parents = {}  # id(function) -> frame id, fixed when first seen
@@ -298,30 +299,37 @@ class Engine:
         self._frame = frame
         shown = self._shown
         chain = shown if shown and shown[-1][0] is frame else self._chain(frame)
-        step = self._render(frame, event, arg, chain, yielded)
-        if step is None:  # a step the format does not show
+        if not self._take_step(frame, event, arg, chain, yielded):
             return
-        stdout = self._output.take()
-        if not self._writer.add_step(step, stdout):
-            self._stop_with("output_limit")
         self._steps += 1
         # Until the next step, the top frame runs on, and after a return so does its caller.
         top = chain[-1][1]
         self._ran_since_last_step = (top, chain[-2][1]) if event == "return" and len(chain) > 1 else (top,)
 
-    def _render_record(self, frame, event, arg, chain, yielded):
-        """The step in the record's format."""
-        snapshot = self._encoder.snapshot
+    def _take_record_step(self, frame, event, arg, chain, yielded):
+        """Add the step in the record's format."""
+        snapshot = (chain, self._steps, self._ran_since_last_step, self._names, self._frame_text)
+        stdout = self._output.take()
         if event == "return" and not chain[-1][1].after_exception:
-            frames, heap, returned = snapshot(chain, self._steps, self._ran_since_last_step, self._names,
-                                              self._frame_text, arg)
-            extra = ',"return":' + returned + ',"yield":true' if yielded else ',"return":' + returned
+            added = self._writer.add_snapshot(self._encoder, event, frame.f_lineno, snapshot,
+                                              ',"yield":true' if yielded else "", stdout, arg)
         else:
-            frames, heap, _ = snapshot(chain, self._steps, self._ran_since_last_step, self._names, self._frame_text)
             extra = ""
             if event == "exception":
                 extra = ',"exception":' + encode({"type": type_name(arg[0]), "message": exception_message(arg[1])})
-        return Step(event, frame.f_lineno, frames, heap, extra)
+            added = self._writer.add_snapshot(self._encoder, event, frame.f_lineno, snapshot, extra, stdout)
+        if not added:
+            self._stop_with("output_limit")
+        return True
+
+    def _take_pythontutor_step(self, frame, event, arg, chain, yielded):
+        """Add the step in Python Tutor's format, where it shows one here."""
+        step = self._render(frame, event, arg, chain, yielded)
+        if step is None:
+            return False
+        if not self._writer.add_step(step, self._output.take()):
+            self._stop_with("output_limit")
+        return True
 
     def _chain(self, frame):
         """The program's shown frames on the stack, outermost first, with their activations."""

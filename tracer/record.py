@@ -143,6 +143,8 @@ class RecordWriter:
     def add_step(self, step, stdout):
         """Add a step; False when it would take the record past its size cap."""
         previous = self._last[0] if self._last is not None else None
+        if type(previous) is tuple:  # as add_snapshot keeps it
+            previous = Step(*previous)
         stdout_text = encode_string(stdout) if stdout else ""
         buffer = self._buffer
         opened = len(buffer)
@@ -161,6 +163,41 @@ class RecordWriter:
             buffer.truncate(opened)
             return False
         self._last = (step, previous, stdout, start)
+        self._size += added
+        if stdout:
+            self._stdout.append(stdout)
+        self._close_step()
+        return True
+
+    def add_snapshot(self, encoder, event, line, snapshot, extra, stdout, *returned):
+        """Take the step's snapshot (encoder.snapshot's arguments) and add it, as add_step does.
+
+        `extra` follows the return value, if one is given. In the full
+        encoding C takes the snapshot and writes the step in one call, with no
+        Step made unless trailing output makes the last one be written again.
+        """
+        if self._encoding != "full" or full_step is None:
+            frames, heap, return_text = encoder.snapshot(*snapshot, *returned)
+            if return_text is not None:
+                extra = ',"return":' + return_text + extra
+            return self.add_step(Step(event, line, frames, heap, extra), stdout)
+        stdout_text = encode_string(stdout) if stdout else ""
+        buffer = self._buffer
+        opened = len(buffer)
+        self._open_step()
+        start = len(buffer)
+        written, frames, heap, return_text = encoder.write_step(buffer, event, line, *snapshot, extra, stdout_text,
+                                                                *returned)
+        if return_text is not None:
+            extra = ',"return":' + return_text + extra
+        if written is None:
+            buffer.truncate(opened)
+            return self.add_step(Step(event, line, frames, heap, extra), stdout)
+        added = written + len(stdout_text) + 1
+        if self._size + added + _TAIL_RESERVE > self._limits.record_bytes:
+            buffer.truncate(opened)
+            return False
+        self._last = ((event, line, frames, heap, extra), None, stdout, start)
         self._size += added
         if stdout:
             self._stdout.append(stdout)
@@ -187,6 +224,8 @@ class RecordWriter:
         self._stdout.append(text)
         if self._last is not None:
             step, previous, stdout, start = self._last
+            if type(step) is tuple:  # as add_snapshot keeps it
+                step = Step(*step)
             self._last = (step, previous, stdout + text, start)
             self._buffer.truncate(start)
             self._buffer.write(self._encoded(step, previous, stdout + text))
