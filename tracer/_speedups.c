@@ -17,6 +17,7 @@
 #include <Python.h>
 #include <structmember.h>
 #include <math.h>
+#include <time.h>
 
 /* interned at import */
 static PyObject *text_true, *text_false, *text_null, *text_comma, *text_qualname;
@@ -774,6 +775,13 @@ typedef struct {
     PyObject_HEAD
     PyObject *bytes;    /* what is written, at its start; its size is the capacity (NULL: none yet) */
     Py_ssize_t length;  /* how much is written */
+    /* the record's steps, kept here so the tracer's C path and RecordWriter share them */
+    Py_ssize_t size;    /* how much of the record's budget the steps take */
+    Py_ssize_t budget;
+    Py_ssize_t count;   /* steps written */
+    PyObject *last;     /* what RecordWriter keeps of the last step */
+    PyObject *separator, *opener, *closer;  /* bytes: between steps, before and after each */
+    PyObject *send;     /* called with each step's bytes (taken from the buffer), or None */
 } BufferObject;
 
 /* Room for `more` bytes past what is written. A big bytes object is resized
@@ -812,6 +820,9 @@ buffer_reserve(BufferObject *b, Py_ssize_t more)
 static int
 put_bytes(BufferObject *b, const char *data, Py_ssize_t length)
 {
+    if (length == 0) {
+        return 0;
+    }
     if (buffer_reserve(b, length) < 0) {
         return -1;
     }
@@ -861,11 +872,7 @@ buffer_write(BufferObject *b, PyObject *data)
     if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    int failed = buffer_reserve(b, view.len) < 0;
-    if (!failed) {
-        memcpy(PyBytes_AS_STRING(b->bytes) + b->length, view.buf, view.len);
-        b->length += view.len;
-    }
+    int failed = put_bytes(b, view.buf, view.len) < 0;
     PyBuffer_Release(&view);
     if (failed) {
         return NULL;
@@ -905,16 +912,79 @@ buffer_take(BufferObject *b, PyObject *unused)
     return taken;
 }
 
+/* Writes `bytes` (a bytes object; anything else is taken as empty). */
+static int
+put_object(BufferObject *b, PyObject *bytes)
+{
+    return bytes != NULL && PyBytes_CheckExact(bytes) ? put_bytes(b, PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes)) : 0;
+}
+
+/* open_step(): what goes before a step (the separator after the first). */
+static PyObject *
+buffer_open_step(BufferObject *b, PyObject *unused)
+{
+    if ((b->count && put_object(b, b->separator) < 0) || put_object(b, b->opener) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* close_step(): what goes after a step, then the step is sent, if the buffer sends. */
+static PyObject *
+buffer_close_step(BufferObject *b, PyObject *unused)
+{
+    if (put_object(b, b->closer) < 0) {
+        return NULL;
+    }
+    if (b->send != NULL && b->send != Py_None) {
+        PyObject *send = b->send;
+        PyObject *taken = buffer_take(b, NULL);
+        if (taken == NULL) {
+            return NULL;
+        }
+        Py_INCREF(send);
+        PyObject *result = PyObject_CallOneArg(send, taken);
+        Py_DECREF(send);
+        Py_DECREF(taken);
+        if (result == NULL) {
+            return NULL;
+        }
+        Py_DECREF(result);
+    }
+    Py_RETURN_NONE;
+}
+
 static Py_ssize_t
 buffer_length(BufferObject *b)
 {
     return b->length;
 }
 
+static int
+buffer_traverse(BufferObject *b, visitproc visit, void *arg)
+{
+    Py_VISIT(b->last);
+    Py_VISIT(b->send);
+    return 0;
+}
+
+static int
+buffer_clear(BufferObject *b)
+{
+    Py_CLEAR(b->last);
+    Py_CLEAR(b->send);
+    return 0;
+}
+
 static void
 buffer_dealloc(BufferObject *b)
 {
+    PyObject_GC_UnTrack(b);
+    buffer_clear(b);
     Py_XDECREF(b->bytes);
+    Py_XDECREF(b->separator);
+    Py_XDECREF(b->opener);
+    Py_XDECREF(b->closer);
     Py_TYPE(b)->tp_free((PyObject *)b);
 }
 
@@ -922,7 +992,21 @@ static PyMethodDef buffer_methods[] = {
     {"write", (PyCFunction)buffer_write, METH_O, NULL},
     {"truncate", (PyCFunction)buffer_truncate, METH_O, NULL},
     {"take", (PyCFunction)buffer_take, METH_NOARGS, NULL},
+    {"open_step", (PyCFunction)buffer_open_step, METH_NOARGS, NULL},
+    {"close_step", (PyCFunction)buffer_close_step, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef buffer_members[] = {
+    {"size", T_PYSSIZET, offsetof(BufferObject, size), 0, NULL},
+    {"budget", T_PYSSIZET, offsetof(BufferObject, budget), 0, NULL},
+    {"count", T_PYSSIZET, offsetof(BufferObject, count), 0, NULL},
+    {"last", T_OBJECT, offsetof(BufferObject, last), 0, NULL},
+    {"separator", T_OBJECT, offsetof(BufferObject, separator), 0, NULL},
+    {"opener", T_OBJECT, offsetof(BufferObject, opener), 0, NULL},
+    {"closer", T_OBJECT, offsetof(BufferObject, closer), 0, NULL},
+    {"send", T_OBJECT, offsetof(BufferObject, send), 0, NULL},
+    {NULL},
 };
 
 static PySequenceMethods buffer_sequence = {
@@ -934,10 +1018,13 @@ static PyTypeObject BufferType = {
     .tp_name = "tracer._speedups.RecordBuffer",
     .tp_doc = "Bytes written one after another (see speedups.RecordBuffer).",
     .tp_basicsize = sizeof(BufferObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
+    .tp_traverse = (traverseproc)buffer_traverse,
+    .tp_clear = (inquiry)buffer_clear,
     .tp_dealloc = (destructor)buffer_dealloc,
     .tp_methods = buffer_methods,
+    .tp_members = buffer_members,
     .tp_as_sequence = &buffer_sequence,
 };
 
@@ -1489,6 +1576,261 @@ static PyTypeObject EncoderType = {
     .tp_methods = encoder_methods,
 };
 
+/* -- the trace function's C path */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *on_event;       /* Engine._on_event: every event this path does not take */
+    PyObject *activations;    /* frame -> Activation, while the frame runs */
+    PyObject *shown;          /* the shown frames, (frame, activation), outermost first */
+    PyObject *encoder;        /* the record's EncoderCore, or None: no C path */
+    PyObject *buffer;         /* the record's RecordBuffer in the full encoding, or None: no C path */
+    PyObject *names_by_code;  /* id(code) -> its name's JSON text */
+    PyObject *frame_text;     /* Engine._frame_text */
+    PyObject *output;         /* the program's OutputCapture */
+    PyObject *stop;           /* None while the program may run on, else why it stops */
+    PyObject *ran;            /* the activations that may have run since the last step */
+    PyObject *frame;          /* the frame of the step being taken */
+    Py_ssize_t steps;         /* steps taken */
+    Py_ssize_t step_limit;
+    double deadline;          /* on the monotonic clock, as time.monotonic() */
+} TracerObject;
+
+static PyObject *text_line, *text_unread, *text_empty;
+
+/* 1 when the event is a line event it took the step for, as
+ * Engine._on_event would; 0 when Engine._on_event must handle it (an event
+ * of another kind, a limit reached, output to take, a frame not on top of
+ * the shown stack, a format or encoding other than the record's full one);
+ * -1 on an error. */
+static int
+take_line_step(TracerObject *t, PyObject *frame, PyObject *event)
+{
+    if (event != text_line || t->stop != Py_None || !PyFrame_Check(frame) || t->steps >= t->step_limit
+            || t->buffer == NULL || !Py_IS_TYPE(t->buffer, &BufferType)
+            || t->encoder == NULL || !PyObject_TypeCheck(t->encoder, &EncoderType)
+            || t->activations == NULL || !PyDict_CheckExact(t->activations)
+            || t->shown == NULL || !PyList_CheckExact(t->shown) || PyList_GET_SIZE(t->shown) == 0
+            || t->ran == NULL || !PyTuple_CheckExact(t->ran) || t->names_by_code == NULL
+            || !PyDict_CheckExact(t->names_by_code) || t->frame_text == NULL || t->output == NULL) {
+        return 0;
+    }
+    PyObject *top = PyList_GET_ITEM(t->shown, PyList_GET_SIZE(t->shown) - 1);
+    if (!PyTuple_CheckExact(top) || PyTuple_GET_SIZE(top) != 2 || PyTuple_GET_ITEM(top, 0) != frame) {
+        return 0;
+    }
+    PyObject *activation = PyDict_GetItemWithError(t->activations, frame);  /* frames hash by identity */
+    if (activation == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    if (!Py_IS_TYPE(activation, &ActivationType) || ((ActivationObject *)activation)->overflow
+            || PyTuple_GET_ITEM(top, 1) != activation) {
+        return 0;
+    }
+    PyObject *unread = PyObject_GetAttr(t->output, text_unread);
+    if (unread == NULL) {
+        return -1;
+    }
+    int quiet = unread == Py_False;
+    Py_DECREF(unread);
+    struct timespec now;
+    if (!quiet || clock_gettime(CLOCK_MONOTONIC, &now) != 0
+            || (double)now.tv_sec + (double)now.tv_nsec * 1e-9 > t->deadline) {
+        return 0;
+    }
+    int line = PyFrame_GetLineNumber((PyFrameObject *)frame);
+    if (line <= 0) {
+        return 0;
+    }
+    BufferObject *b = (BufferObject *)t->buffer;
+    Py_INCREF(b);
+    Py_INCREF(activation);
+    Py_INCREF(frame);
+    Py_XSETREF(t->frame, frame);
+    int result = -1;
+    PyObject *taken = NULL, *written = NULL, *line_number = NULL, *step = NULL;
+    Py_ssize_t opened = b->length;
+    PyObject *open = buffer_open_step(b, NULL);
+    if (open == NULL) {
+        goto done;
+    }
+    Py_DECREF(open);
+    Py_ssize_t start = b->length;
+    PyObject *steps = PyLong_FromSsize_t(t->steps);
+    if (steps == NULL) {
+        goto done;
+    }
+    PyObject *snapshot_args[5] = {t->shown, steps, t->ran, t->names_by_code, t->frame_text};
+    taken = snapshot_of((EncoderObject *)t->encoder, snapshot_args, NULL);
+    Py_DECREF(steps);
+    line_number = PyLong_FromLong(line);
+    if (taken == NULL || line_number == NULL) {
+        goto done;
+    }
+    PyObject *step_args[7] = {(PyObject *)b, event, line_number, PyTuple_GET_ITEM(taken, 0),
+                              PyTuple_GET_ITEM(taken, 1), text_empty, text_empty};
+    written = full_step(NULL, step_args, 7);
+    if (written == NULL) {
+        goto done;
+    }
+    Py_ssize_t added = written == Py_None ? 0 : PyLong_AsSsize_t(written) + 1;
+    if (written == Py_None || b->size + added > b->budget) {
+        /* Python writes it (a lone surrogate) or ends the record (its cap): the
+         * snapshot taken again gives the same texts */
+        b->length = opened;
+        result = 0;
+        goto done;
+    }
+    step = Py_BuildValue("((OOOOO)OOn)", event, line_number, PyTuple_GET_ITEM(taken, 0), PyTuple_GET_ITEM(taken, 1),
+                         text_empty, Py_None, text_empty, start);
+    if (step == NULL) {
+        goto done;
+    }
+    b->size += added;
+    b->count++;
+    Py_XSETREF(b->last, step);
+    PyObject *ran = PyTuple_Pack(1, activation);
+    if (ran == NULL) {
+        goto done;
+    }
+    Py_XSETREF(t->ran, ran);
+    t->steps++;
+    ((ActivationObject *)activation)->after_exception = 0;
+    PyObject *close = buffer_close_step(b, NULL);
+    if (close == NULL) {
+        goto done;
+    }
+    Py_DECREF(close);
+    result = 1;
+done:
+    Py_XDECREF(taken);
+    Py_XDECREF(written);
+    Py_XDECREF(line_number);
+    Py_DECREF(activation);
+    Py_DECREF(b);
+    return result;
+}
+
+/* tracer(frame, event, arg): the trace function (global and local) */
+static PyObject *
+tracer_vectorcall(TracerObject *t, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) == 3 && kwnames == NULL) {
+        int taken = take_line_step(t, args[0], args[1]);
+        if (taken < 0) {
+            return NULL;
+        }
+        if (taken) {
+            Py_INCREF(t);
+            return (PyObject *)t;
+        }
+    }
+    if (t->on_event == NULL) {
+        PyErr_SetString(PyExc_TypeError, "the tracer has no on_event");
+        return NULL;
+    }
+    PyObject *on_event = t->on_event;
+    Py_INCREF(on_event);
+    PyObject *result = PyObject_Vectorcall(on_event, args, nargsf, kwnames);
+    Py_DECREF(on_event);
+    return result;
+}
+
+static PyObject *
+tracer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    TracerObject *t = (TracerObject *)type->tp_alloc(type, 0);
+    if (t == NULL) {
+        return NULL;
+    }
+    t->vectorcall = (vectorcallfunc)tracer_vectorcall;
+    t->deadline = 0;
+    Py_INCREF(Py_None);
+    t->stop = Py_None;
+    t->ran = PyTuple_New(0);
+    if (t->ran == NULL) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    return (PyObject *)t;
+}
+
+static int
+tracer_traverse(TracerObject *t, visitproc visit, void *arg)
+{
+    Py_VISIT(t->on_event);
+    Py_VISIT(t->activations);
+    Py_VISIT(t->shown);
+    Py_VISIT(t->encoder);
+    Py_VISIT(t->buffer);
+    Py_VISIT(t->names_by_code);
+    Py_VISIT(t->frame_text);
+    Py_VISIT(t->output);
+    Py_VISIT(t->stop);
+    Py_VISIT(t->ran);
+    Py_VISIT(t->frame);
+    return 0;
+}
+
+static int
+tracer_clear(TracerObject *t)
+{
+    Py_CLEAR(t->on_event);
+    Py_CLEAR(t->activations);
+    Py_CLEAR(t->shown);
+    Py_CLEAR(t->encoder);
+    Py_CLEAR(t->buffer);
+    Py_CLEAR(t->names_by_code);
+    Py_CLEAR(t->frame_text);
+    Py_CLEAR(t->output);
+    Py_CLEAR(t->stop);
+    Py_CLEAR(t->ran);
+    Py_CLEAR(t->frame);
+    return 0;
+}
+
+static void
+tracer_dealloc(TracerObject *t)
+{
+    PyObject_GC_UnTrack(t);
+    tracer_clear(t);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+static PyMemberDef tracer_members[] = {
+    {"on_event", T_OBJECT, offsetof(TracerObject, on_event), 0, NULL},
+    {"activations", T_OBJECT, offsetof(TracerObject, activations), 0, NULL},
+    {"shown", T_OBJECT, offsetof(TracerObject, shown), 0, NULL},
+    {"encoder", T_OBJECT, offsetof(TracerObject, encoder), 0, NULL},
+    {"buffer", T_OBJECT, offsetof(TracerObject, buffer), 0, NULL},
+    {"names_by_code", T_OBJECT, offsetof(TracerObject, names_by_code), 0, NULL},
+    {"frame_text", T_OBJECT, offsetof(TracerObject, frame_text), 0, NULL},
+    {"output", T_OBJECT, offsetof(TracerObject, output), 0, NULL},
+    {"stop", T_OBJECT, offsetof(TracerObject, stop), 0, NULL},
+    {"ran", T_OBJECT, offsetof(TracerObject, ran), 0, NULL},
+    {"frame", T_OBJECT, offsetof(TracerObject, frame), 0, NULL},
+    {"steps", T_PYSSIZET, offsetof(TracerObject, steps), 0, NULL},
+    {"step_limit", T_PYSSIZET, offsetof(TracerObject, step_limit), 0, NULL},
+    {"deadline", T_DOUBLE, offsetof(TracerObject, deadline), 0, NULL},
+    {NULL},
+};
+
+static PyTypeObject TracerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracer._speedups.Tracer",
+    .tp_doc = "The trace function: line steps in C, every other event to on_event (see speedups.Tracer).",
+    .tp_basicsize = sizeof(TracerObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = tracer_new,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(TracerObject, vectorcall),
+    .tp_traverse = (traverseproc)tracer_traverse,
+    .tp_clear = (inquiry)tracer_clear,
+    .tp_dealloc = (destructor)tracer_dealloc,
+    .tp_members = tracer_members,
+};
+
 static PyMethodDef methods[] = {
     {"full_step", (PyCFunction)(void (*)(void))full_step, METH_FASTCALL, NULL},
     {"settle_heap", (PyCFunction)(void (*)(void))settle_heap, METH_FASTCALL, NULL},
@@ -1512,10 +1854,14 @@ PyInit__speedups(void)
     text_qualname = PyUnicode_InternFromString("__qualname__");
     text_other_text = PyUnicode_InternFromString("_other_text");
     text_heap = PyUnicode_InternFromString("heap");
-    if (text_other_text == NULL || text_heap == NULL || text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL || text_qualname == NULL) {
+    text_line = PyUnicode_InternFromString("line");
+    text_unread = PyUnicode_InternFromString("unread");
+    text_empty = PyUnicode_InternFromString("");
+    if (text_line == NULL || text_unread == NULL || text_empty == NULL || text_other_text == NULL || text_heap == NULL || text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL || text_qualname == NULL) {
         return NULL;
     }
-    if (PyType_Ready(&ActivationType) < 0 || PyType_Ready(&EncoderType) < 0 || PyType_Ready(&BufferType) < 0) {
+    if (PyType_Ready(&ActivationType) < 0 || PyType_Ready(&EncoderType) < 0 || PyType_Ready(&BufferType) < 0
+            || PyType_Ready(&TracerType) < 0) {
         return NULL;
     }
     PyObject *created = PyModule_Create(&module);
@@ -1524,7 +1870,8 @@ PyInit__speedups(void)
     }
     if (PyModule_AddObjectRef(created, "Activation", (PyObject *)&ActivationType) < 0
             || PyModule_AddObjectRef(created, "EncoderCore", (PyObject *)&EncoderType) < 0
-            || PyModule_AddObjectRef(created, "RecordBuffer", (PyObject *)&BufferType) < 0) {
+            || PyModule_AddObjectRef(created, "RecordBuffer", (PyObject *)&BufferType) < 0
+            || PyModule_AddObjectRef(created, "Tracer", (PyObject *)&TracerType) < 0) {
         Py_DECREF(created);
         return NULL;
     }

@@ -19,7 +19,7 @@ from . import outcome as outcomes
 from .pythontutor import PythonTutorRenderer, PythonTutorWriter
 from .record import RecordWriter, encode
 from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLimit
-from .speedups import Activation, dict_version, same_objects
+from .speedups import NATIVE, Activation, Tracer, dict_version, same_objects
 from .snapshot import PROGRAM_FILENAME, HeapEncoder, exception_message, type_name
 
 _CO_OPTIMIZED = 0x01
@@ -108,7 +108,7 @@ class Engine:
         sys.stdin, sys.stdout, sys.stderr = self._environment.stdin, self._output, self._output
         sys.unraisablehook = _unraisable_hook(saved_unraisable_hook)
         sys.setrecursionlimit(_stack_depth() + _RECURSION_CEILING + _RECURSION_HEADROOM)
-        self._deadline = time.monotonic() + self._limits.time_seconds
+        self._deadline = self._core.deadline = time.monotonic() + self._limits.time_seconds
         watchdog = _Watchdog(self)
         warning_filters = warnings.catch_warnings()
         warning_filters.__enter__()
@@ -117,7 +117,7 @@ class Engine:
         _running = self
         self._tracing = True
         try:
-            sys.settrace(self._on_event)
+            sys.settrace(self._trace)
             if not self._sandboxed:
                 watchdog.start()
             try:
@@ -142,7 +142,7 @@ class Engine:
         sys.setrecursionlimit(saved_recursion)
         module_state.restore()
         result = self._outcome(ending)
-        self._writer.append_stdout(self._output.take() if self._stop is None else "")
+        self._writer.append_stdout(self._output.take() if self._core.stop is None else "")
         record = self._writer.finish(result, self._writer.stdout)
         namespace.clear()
         return record
@@ -167,14 +167,20 @@ class Engine:
         self._latest_by_code = {}  # id(code) -> id of its latest activation
         self._parents = {}  # id(function) -> frame id, fixed when first seen
         self._overflow_frames = []
-        self._ran_since_last_step = ()  # activations that may have run since the last step
         # The shown frames, kept as calls and returns come, so a step need not walk the stack.
         self._shown = []
         self._next_id = 1
         self._depth = 0
-        self._steps = 0
-        self._stop = None
-        self._frame = None
+        # The state a step reads and changes (steps taken, why the program stops, ...), where the
+        # trace function's C path reads and changes it too; see speedups.Tracer.
+        core = self._core = Tracer()
+        core.on_event = self._on_event
+        core.activations, core.shown, core.output = self._activations, self._shown, self._output
+        core.names_by_code, core.frame_text = self._names, self._frame_text
+        core.step_limit = self._limits.steps
+        direct = writer.direct_buffer if self._format == "record" else None
+        core.encoder, core.buffer = (self._encoder, direct) if direct is not None else (None, None)
+        self._trace = core if NATIVE else self._on_event
         self._thread_id = threading.get_ident()
         self._schedule_stop = _scheduler(self._thread_id, StopProgram)
         self._schedule_recursion_error = _scheduler(self._thread_id, RecursionError)
@@ -195,9 +201,9 @@ class Engine:
         frame = sys._getframe(2)
         while frame is not None:
             if id(frame.f_code) in self._codes:
-                frame.f_trace = self._on_event
+                frame.f_trace = self._trace
             frame = frame.f_back
-        sys.settrace(self._on_event)
+        sys.settrace(self._trace)
 
     # -- the trace functions: keep them lean, they run at every event
 
@@ -206,7 +212,7 @@ class Engine:
         activation = self._activations.get(frame)
         if activation is None and event == "call" and id(frame.f_code) not in self._codes:
             return None  # library code: not traced
-        if self._stop is not None:
+        if self._core.stop is not None:
             self._halt()
         if event == "call":
             if activation is None:
@@ -214,17 +220,17 @@ class Engine:
                 if activation.id == 1:  # the module's own first call is no step
                     self._depth = 1
                     self._shown.append((frame, activation))
-                    return self._on_event
+                    return self._trace
             self._depth += 1
             if self._depth > self._recursion.depth:
                 activation.overflow = True
                 self._overflow_frames.append(frame)
                 self._schedule_recursion_error[0]  # raised as the frame starts
                 del self._schedule_recursion_error[0]
-                return self._on_event
+                return self._trace
             self._shown.append((frame, activation))
         elif activation is None:
-            return self._on_event
+            return self._trace
         elif event == "return":
             self._depth -= 1
         if activation.overflow:
@@ -232,7 +238,7 @@ class Engine:
                 arg[1].args = ("maximum recursion depth exceeded",)
             elif event == "return":
                 del self._activations[frame]
-            return self._on_event
+            return self._trace
         yielded = event == "return" and self._yielded(frame, activation)
         if frame.f_lineno:  # events without a line (an empty module's) are no step
             self._record_step(frame, event, arg, activation, yielded)
@@ -245,7 +251,7 @@ class Engine:
                 del self._activations[frame]
         else:
             activation.after_exception = False
-        return self._on_event
+        return self._trace
 
     def _enter(self, frame):
         code = frame.f_code
@@ -278,37 +284,39 @@ class Engine:
             # until the deadline, as on 3.12 a loop that catches BaseException
             # gets its next line event inside its own try, where StopProgram is
             # caught again.
-            self._writer.finish(outcomes.stopped(status, self._limits, self._steps), self._writer.stdout)
+            self._writer.finish(outcomes.stopped(status, self._limits, self._core.steps), self._writer.stdout)
             os._exit(0)
         self._halt()
 
     def _mark_stopped(self, status):
-        if self._stop is None:
-            self._stop = status
+        if self._core.stop is None:
+            self._core.stop = status
         self._output.discarding = True
 
     # -- steps
 
     def _record_step(self, frame, event, arg, activation, yielded):
-        if self._steps >= self._limits.steps:
+        core = self._core
+        if core.steps >= self._limits.steps:
             self._stop_with("step_limit")
         if self._output.overflowed:
             self._stop_with("output_limit")
         if time.monotonic() > self._deadline:
             self._stop_with("time_limit")
-        self._frame = frame
+        core.frame = frame
         shown = self._shown
         chain = shown if shown and shown[-1][0] is frame else self._chain(frame)
         if not self._take_step(frame, event, arg, chain, yielded):
             return
-        self._steps += 1
+        core.steps += 1
         # Until the next step, the top frame runs on, and after a return so does its caller.
         top = chain[-1][1]
-        self._ran_since_last_step = (top, chain[-2][1]) if event == "return" and len(chain) > 1 else (top,)
+        core.ran = (top, chain[-2][1]) if event == "return" and len(chain) > 1 else (top,)
 
     def _take_record_step(self, frame, event, arg, chain, yielded):
         """Add the step in the record's format."""
-        snapshot = (chain, self._steps, self._ran_since_last_step, self._names, self._frame_text)
+        core = self._core
+        snapshot = (chain, core.steps, core.ran, self._names, self._frame_text)
         stdout = self._output.take()
         if event == "return" and not chain[-1][1].after_exception:
             added = self._writer.add_snapshot(self._encoder, event, frame.f_lineno, snapshot,
@@ -354,10 +362,10 @@ class Engine:
         """
         frame, activation = entry
         encoder = self._encoder
-        step = self._steps
+        step = self._core.steps
         cached = activation.cached
         if (not is_top and activation.cached_at == step - 1 and activation.suspendable
-                and activation not in self._ran_since_last_step):
+                and activation not in self._core.ran):
             if cached[2]:
                 encoder.refer_again(cached[2])
             activation.cached_at = step
@@ -405,7 +413,7 @@ class Engine:
         parent_code = self._parent_code.get(id(function.__code__))
         parent = None
         if parent_code is not None:
-            frame = self._frame
+            frame = self._core.frame
             while frame is not None:
                 if frame.f_code is parent_code and frame in self._activations:
                     parent = self._activations[frame].id
@@ -419,12 +427,13 @@ class Engine:
     # -- the end
 
     def _outcome(self, ending):
-        if self._stop is not None:
-            return outcomes.stopped(self._stop, self._limits, self._steps)
+        core = self._core
+        if core.stop is not None:
+            return outcomes.stopped(core.stop, self._limits, core.steps)
         if ending is None:
             return outcomes.finished(None)
         if self._sandboxed and isinstance(ending, MemoryError):
-            return outcomes.stopped("memory_limit", self._limits, self._steps)
+            return outcomes.stopped("memory_limit", self._limits, core.steps)
         if isinstance(ending, SystemExit):
             code, message = outcomes.exit_status(ending)
             if message:

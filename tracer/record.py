@@ -124,31 +124,41 @@ _RENDERERS = {"full": full_text, "delta": delta_text}
 
 
 class RecordWriter:
-    """Writes the record's bytes as steps come, into one buffer (see RecordBuffer)."""
+    """Writes the record's bytes as steps come, into one buffer (see RecordBuffer).
+
+    The buffer also keeps the steps' count, their share of the record's cap
+    and the last one, so that the tracer's C path can add steps too.
+    """
 
     def __init__(self, limits, encoding="full"):
         self._limits = limits
         self._encoding = encoding
         self._render = _RENDERERS[encoding]
-        self._buffer = RecordBuffer()
-        self._buffer.write(b'{"encoding":"delta","steps":[' if encoding == "delta" else b'{"steps":[')
-        self._last = None  # (step, the step before it, its stdout, where it starts): trailing output may join it
-        self._size = 0
+        self._buffer = buffer = RecordBuffer()
+        buffer.budget = limits.record_bytes - _TAIL_RESERVE
+        buffer.separator, buffer.opener, buffer.closer = b",", b"", b""
+        buffer.write(b'{"encoding":"delta","steps":[' if encoding == "delta" else b'{"steps":[')
+        # buffer.last: (step, the step before it, its stdout, where it starts): trailing output may join it
         self._stdout = []
 
     @property
     def stdout(self):
         return "".join(self._stdout)
 
+    @property
+    def direct_buffer(self):
+        """The buffer steps in the full encoding may be written into directly, else None."""
+        return self._buffer if self._encoding == "full" and full_step is not None else None
+
     def add_step(self, step, stdout):
         """Add a step; False when it would take the record past its size cap."""
-        previous = self._last[0] if self._last is not None else None
+        buffer = self._buffer
+        previous = buffer.last[0] if buffer.last is not None else None
         if type(previous) is tuple:  # as add_snapshot keeps it
             previous = Step(*previous)
         stdout_text = encode_string(stdout) if stdout else ""
-        buffer = self._buffer
         opened = len(buffer)
-        self._open_step()
+        buffer.open_step()
         start = len(buffer)
         written = None
         if self._encoding == "full" and full_step is not None:  # written in C, in one go
@@ -157,17 +167,7 @@ class RecordWriter:
             encoded = self._encoded(step, previous, stdout)
             buffer.write(encoded)
             written = len(encoded)
-        # the step, its output once more in the record's stdout, a comma
-        added = written + len(stdout_text) + 1
-        if self._size + added + _TAIL_RESERVE > self._limits.record_bytes:
-            buffer.truncate(opened)
-            return False
-        self._last = (step, previous, stdout, start)
-        self._size += added
-        if stdout:
-            self._stdout.append(stdout)
-        self._close_step()
-        return True
+        return self._added(written, stdout, stdout_text, opened, (step, previous, stdout, start))
 
     def add_snapshot(self, encoder, event, line, snapshot, extra, stdout, *returned):
         """Take the step's snapshot (encoder.snapshot's arguments) and add it, as add_step does.
@@ -176,15 +176,15 @@ class RecordWriter:
         encoding C takes the snapshot and writes the step in one call, with no
         Step made unless trailing output makes the last one be written again.
         """
-        if self._encoding != "full" or full_step is None:
+        buffer = self.direct_buffer
+        if buffer is None:
             frames, heap, return_text = encoder.snapshot(*snapshot, *returned)
             if return_text is not None:
                 extra = ',"return":' + return_text + extra
             return self.add_step(Step(event, line, frames, heap, extra), stdout)
         stdout_text = encode_string(stdout) if stdout else ""
-        buffer = self._buffer
         opened = len(buffer)
-        self._open_step()
+        buffer.open_step()
         start = len(buffer)
         written, frames, heap, return_text = encoder.write_step(buffer, event, line, *snapshot, extra, stdout_text,
                                                                 *returned)
@@ -193,15 +193,22 @@ class RecordWriter:
         if written is None:
             buffer.truncate(opened)
             return self.add_step(Step(event, line, frames, heap, extra), stdout)
+        return self._added(written, stdout, stdout_text, opened, ((event, line, frames, heap, extra), None, stdout, start))
+
+    def _added(self, written, stdout, stdout_text, opened, last):
+        """Count a step just written, or take it back (False) past the cap."""
+        buffer = self._buffer
+        # the step, its output once more in the record's stdout, a comma
         added = written + len(stdout_text) + 1
-        if self._size + added + _TAIL_RESERVE > self._limits.record_bytes:
+        if buffer.size + added > buffer.budget:
             buffer.truncate(opened)
             return False
-        self._last = ((event, line, frames, heap, extra), None, stdout, start)
-        self._size += added
+        buffer.last = last
+        buffer.size += added
+        buffer.count += 1
         if stdout:
             self._stdout.append(stdout)
-        self._close_step()
+        buffer.close_step()
         return True
 
     def _encoded(self, step, previous, stdout):
@@ -210,25 +217,19 @@ class RecordWriter:
             text = _escape_surrogates(text)
         return text.encode("utf-8")
 
-    def _open_step(self):
-        if self._last is not None:
-            self._buffer.write(b",")
-
-    def _close_step(self):
-        pass
-
     def append_stdout(self, text):
         """Output written after the last step belongs to the last step."""
         if not text:
             return
         self._stdout.append(text)
-        if self._last is not None:
-            step, previous, stdout, start = self._last
+        buffer = self._buffer
+        if buffer.last is not None:
+            step, previous, stdout, start = buffer.last
             if type(step) is tuple:  # as add_snapshot keeps it
                 step = Step(*step)
-            self._last = (step, previous, stdout + text, start)
-            self._buffer.truncate(start)
-            self._buffer.write(self._encoded(step, previous, stdout + text))
+            buffer.last = (step, previous, stdout + text, start)
+            buffer.truncate(start)
+            buffer.write(self._encoded(step, previous, stdout + text))
 
     def finish(self, outcome, stdout):
         """The whole record as UTF-8 JSON bytes."""
@@ -252,15 +253,10 @@ class StreamedRecord(RecordWriter):
 
     def __init__(self, limits, send, encoding="full"):
         super().__init__(limits, encoding)
-        self._buffer.take()  # the record's head is the parent's to write
+        buffer = self._buffer
+        buffer.take()  # the record's head is the parent's to write
+        buffer.separator, buffer.opener, buffer.closer, buffer.send = b"", b'{"step":', b"}\n", send
         self._send = send
-
-    def _open_step(self):
-        self._buffer.write(b'{"step":')
-
-    def _close_step(self):
-        self._buffer.write(b"}\n")
-        self._send(self._buffer.take())
 
     def append_stdout(self, text):
         self._stdout.append(text)

@@ -39,6 +39,7 @@ class OutputCapture(io.TextIOBase):
         self._parts = []
         self._size = 0
         self._taken = 0
+        self.unread = False  # written to since the last take (the tracer's C path reads it)
         self.overflowed = False
         self.discarding = False
 
@@ -65,12 +66,14 @@ class OutputCapture(io.TextIOBase):
         if len(text) > room:
             text = text[:max(room, 0)]
             self.overflowed = True
+        self.unread = True
         self._parts.append(text)
         self._size += len(text)
         return len(text)
 
     def take(self):
         """The text written since the last take."""
+        self.unread = False
         if self._taken == len(self._parts):
             return ""
         text = "".join(self._parts[self._taken:])

@@ -18,8 +18,8 @@ import os
 try:
     if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench
         raise ImportError("TRACER_SPEEDUPS=0")
-    from tracer._speedups import (Activation, EncoderCore, RecordBuffer, dict_version, full_step, same_items,
-                                  same_objects, settle_heap)
+    from tracer._speedups import (Activation, EncoderCore, RecordBuffer, Tracer, dict_version, full_step,
+                                  same_items, same_objects, settle_heap)
     NATIVE = True
 except ImportError:
     NATIVE = False
@@ -27,11 +27,46 @@ except ImportError:
     # their callers run their own Python loops instead
     EncoderCore = settle_heap = full_step = None
 
+    class Tracer:
+        """The engine's per-step state; in C, also the trace function, which takes line steps itself."""
+
+        __slots__ = ("on_event", "activations", "shown", "encoder", "buffer", "names_by_code", "frame_text",
+                     "output", "stop", "ran", "frame", "steps", "step_limit", "deadline")
+
+        def __init__(self):
+            self.stop = None  # None while the program may run on, else why it stops
+            self.ran = ()  # the activations that may have run since the last step
+            self.frame = None  # the frame of the step being taken
+            self.steps = 0  # steps taken
+            self.step_limit = self.deadline = 0
+
     class RecordBuffer:
-        """Bytes written one after another; `take` hands them over and starts again."""
+        """Bytes written one after another; `take` hands them over and starts again.
+
+        It also keeps the record's steps as RecordWriter counts them, so that
+        the tracer's C path can add steps too: `size` of its `budget` used,
+        `count` steps, the `last` one as the writer keeps it; `separator`,
+        `opener` and `closer` are written between steps, before and after
+        each, and `send`, unless None, is given each step's bytes.
+        """
 
         def __init__(self):
             self._data = bytearray()
+            self.size = self.budget = self.count = 0
+            self.last = self.send = None
+            self.separator = self.opener = self.closer = None
+
+        def open_step(self):
+            if self.count and self.separator:
+                self._data += self.separator
+            if self.opener:
+                self._data += self.opener
+
+        def close_step(self):
+            if self.closer:
+                self._data += self.closer
+            if self.send is not None:
+                self.send(self.take())
 
         def write(self, data):
             self._data += data
