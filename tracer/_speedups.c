@@ -1582,8 +1582,12 @@ typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
     PyObject *on_event;       /* Engine._on_event: every event this path does not take */
+    PyObject *step;           /* Engine._step: a step this path entered the frames for but cannot write */
     PyObject *activations;    /* frame -> Activation, while the frame runs */
     PyObject *shown;          /* the shown frames, (frame, activation), outermost first */
+    PyObject *codes;          /* id(code) -> code, for the program's code objects */
+    PyObject *latest_by_code; /* id(code) -> the id of its latest activation */
+    PyObject *recursion;      /* the program's RecursionLimit: its `depth` is the most frames allowed */
     PyObject *encoder;        /* the record's EncoderCore, or None: no C path */
     PyObject *buffer;         /* the record's RecordBuffer in the full encoding, or None: no C path */
     PyObject *names_by_code;  /* id(code) -> its name's JSON text */
@@ -1593,63 +1597,102 @@ typedef struct {
     PyObject *ran;            /* the activations that may have run since the last step */
     PyObject *frame;          /* the frame of the step being taken */
     Py_ssize_t steps;         /* steps taken */
+    Py_ssize_t depth;         /* the program's frames on the stack */
+    Py_ssize_t next_id;       /* the next activation's id */
     Py_ssize_t step_limit;
     double deadline;          /* on the monotonic clock, as time.monotonic() */
+    int yield_opcode;
 } TracerObject;
 
-static PyObject *text_line, *text_unread, *text_empty;
+static PyObject *text_line, *text_call, *text_return, *text_unread, *text_empty, *text_depth, *text_yield;
 
-/* 1 when the event is a line event it took the step for, as
- * Engine._on_event would; 0 when Engine._on_event must handle it (an event
- * of another kind, a limit reached, output to take, a frame not on top of
- * the shown stack, a format or encoding other than the record's full one);
- * -1 on an error. */
+enum { EVENT_LINE, EVENT_CALL, EVENT_RETURN };
+
+/* The event's kind, or -1 for one this path does not take. The trace
+ * trampoline's event names are interned, but not always as the same
+ * objects as ours: the names are compared when the objects are not the same. */
 static int
-take_line_step(TracerObject *t, PyObject *frame, PyObject *event)
+event_kind(PyObject *event)
 {
-    if (event != text_line || t->stop != Py_None || !PyFrame_Check(frame) || t->steps >= t->step_limit
-            || t->buffer == NULL || !Py_IS_TYPE(t->buffer, &BufferType)
-            || t->encoder == NULL || !PyObject_TypeCheck(t->encoder, &EncoderType)
-            || t->activations == NULL || !PyDict_CheckExact(t->activations)
-            || t->shown == NULL || !PyList_CheckExact(t->shown) || PyList_GET_SIZE(t->shown) == 0
-            || t->ran == NULL || !PyTuple_CheckExact(t->ran) || t->names_by_code == NULL
-            || !PyDict_CheckExact(t->names_by_code) || t->frame_text == NULL || t->output == NULL) {
-        return 0;
+    if (event == text_line) {
+        return EVENT_LINE;
     }
-    PyObject *top = PyList_GET_ITEM(t->shown, PyList_GET_SIZE(t->shown) - 1);
-    if (!PyTuple_CheckExact(top) || PyTuple_GET_SIZE(top) != 2 || PyTuple_GET_ITEM(top, 0) != frame) {
-        return 0;
+    if (event == text_call) {
+        return EVENT_CALL;
     }
-    PyObject *activation = PyDict_GetItemWithError(t->activations, frame);  /* frames hash by identity */
-    if (activation == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
+    if (event == text_return) {
+        return EVENT_RETURN;
     }
-    if (!Py_IS_TYPE(activation, &ActivationType) || ((ActivationObject *)activation)->overflow
-            || PyTuple_GET_ITEM(top, 1) != activation) {
-        return 0;
-    }
-    PyObject *unread = PyObject_GetAttr(t->output, text_unread);
-    if (unread == NULL) {
+    if (!PyUnicode_CheckExact(event)) {
         return -1;
     }
-    int quiet = unread == Py_False;
-    Py_DECREF(unread);
-    struct timespec now;
-    if (!quiet || clock_gettime(CLOCK_MONOTONIC, &now) != 0
-            || (double)now.tv_sec + (double)now.tv_nsec * 1e-9 > t->deadline) {
+    return PyUnicode_CompareWithASCIIString(event, "line") == 0 ? EVENT_LINE
+        : PyUnicode_CompareWithASCIIString(event, "call") == 0 ? EVENT_CALL
+        : PyUnicode_CompareWithASCIIString(event, "return") == 0 ? EVENT_RETURN : -1;
+}
+
+/* Whether the top frame of the shown stack is `frame` (with `activation`, if given). */
+static int
+on_top(TracerObject *t, PyObject *frame, PyObject *activation)
+{
+    Py_ssize_t count = PyList_GET_SIZE(t->shown);
+    PyObject *top = count ? PyList_GET_ITEM(t->shown, count - 1) : NULL;
+    return top != NULL && PyTuple_CheckExact(top) && PyTuple_GET_SIZE(top) == 2 && PyTuple_GET_ITEM(top, 0) == frame
+        && (activation == NULL || PyTuple_GET_ITEM(top, 1) == activation);
+}
+
+/* Engine._yielded: whether a return event is a generator's yield. */
+static int
+yielded(TracerObject *t, PyObject *frame, ActivationObject *activation)
+{
+    if (activation->after_exception) {
         return 0;
     }
-    int line = PyFrame_GetLineNumber((PyFrameObject *)frame);
-    if (line <= 0) {
-        return 0;
+    PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
+    PyObject *bytecode = PyCode_GetCode(code);
+    Py_DECREF(code);
+    if (bytecode == NULL) {
+        return -1;
     }
+    int lasti = PyFrame_GetLasti((PyFrameObject *)frame);
+    int result = lasti >= 0 && lasti < PyBytes_GET_SIZE(bytecode)
+        && (unsigned char)PyBytes_AS_STRING(bytecode)[lasti] == t->yield_opcode;
+    Py_DECREF(bytecode);
+    return result;
+}
+
+/* A new activation for a frame of the program's code, as Engine._enter makes it. */
+static PyObject *
+enter(TracerObject *t, PyObject *frame, PyObject *code_id)
+{
+    PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
+    int suspendable = (code->co_flags & CO_OPTIMIZED) && code->co_ncellvars == 0 && code->co_nfreevars == 0;
+    Py_DECREF(code);
+    PyObject *id = PyLong_FromSsize_t(t->next_id);
+    PyObject *activation = id ? PyObject_CallFunction((PyObject *)&ActivationType, "Oi", id, suspendable) : NULL;
+    if (activation == NULL || PyDict_SetItem(t->activations, frame, activation) < 0
+            || PyDict_SetItem(t->latest_by_code, code_id, id) < 0) {
+        Py_XDECREF(id);
+        Py_XDECREF(activation);
+        return NULL;
+    }
+    Py_DECREF(id);
+    t->next_id++;
+    return activation;
+}
+
+/* Writes the step for `frame` (on top of the shown stack) in the record's full
+ * encoding, as Engine._record_step with RecordWriter.add_snapshot would: 1
+ * when written, 0 when Python must write it (nothing written), -1 on an error. */
+static int
+write_top_step(TracerObject *t, PyObject *frame, PyObject *event, int line, PyObject *value_returned, PyObject *extra)
+{
     BufferObject *b = (BufferObject *)t->buffer;
     Py_INCREF(b);
-    Py_INCREF(activation);
     Py_INCREF(frame);
     Py_XSETREF(t->frame, frame);
     int result = -1;
-    PyObject *taken = NULL, *written = NULL, *line_number = NULL, *step = NULL;
+    PyObject *taken = NULL, *written = NULL, *line_number = NULL, *step = NULL, *full_extra = NULL;
     Py_ssize_t opened = b->length;
     PyObject *open = buffer_open_step(b, NULL);
     if (open == NULL) {
@@ -1662,41 +1705,44 @@ take_line_step(TracerObject *t, PyObject *frame, PyObject *event)
         goto done;
     }
     PyObject *snapshot_args[5] = {t->shown, steps, t->ran, t->names_by_code, t->frame_text};
-    taken = snapshot_of((EncoderObject *)t->encoder, snapshot_args, NULL);
+    taken = snapshot_of((EncoderObject *)t->encoder, snapshot_args, value_returned);
     Py_DECREF(steps);
     line_number = PyLong_FromLong(line);
     if (taken == NULL || line_number == NULL) {
         goto done;
     }
+    if (value_returned != NULL) {
+        full_extra = PyUnicode_FromFormat(",\"return\":%U%U", PyTuple_GET_ITEM(taken, 2), extra);
+    }
+    else {
+        full_extra = extra;
+        Py_INCREF(full_extra);
+    }
+    if (full_extra == NULL) {
+        goto done;
+    }
     PyObject *step_args[7] = {(PyObject *)b, event, line_number, PyTuple_GET_ITEM(taken, 0),
-                              PyTuple_GET_ITEM(taken, 1), text_empty, text_empty};
+                              PyTuple_GET_ITEM(taken, 1), full_extra, text_empty};
     written = full_step(NULL, step_args, 7);
     if (written == NULL) {
         goto done;
     }
     Py_ssize_t added = written == Py_None ? 0 : PyLong_AsSsize_t(written) + 1;
     if (written == Py_None || b->size + added > b->budget) {
-        /* Python writes it (a lone surrogate) or ends the record (its cap): the
-         * snapshot taken again gives the same texts */
+        /* Python writes it (a lone surrogate) or ends the record (its cap);
+         * the snapshot taken again gives the same texts */
         b->length = opened;
         result = 0;
         goto done;
     }
     step = Py_BuildValue("((OOOOO)OOn)", event, line_number, PyTuple_GET_ITEM(taken, 0), PyTuple_GET_ITEM(taken, 1),
-                         text_empty, Py_None, text_empty, start);
+                         full_extra, Py_None, text_empty, start);
     if (step == NULL) {
         goto done;
     }
     b->size += added;
     b->count++;
     Py_XSETREF(b->last, step);
-    PyObject *ran = PyTuple_Pack(1, activation);
-    if (ran == NULL) {
-        goto done;
-    }
-    Py_XSETREF(t->ran, ran);
-    t->steps++;
-    ((ActivationObject *)activation)->after_exception = 0;
     PyObject *close = buffer_close_step(b, NULL);
     if (close == NULL) {
         goto done;
@@ -1707,9 +1753,168 @@ done:
     Py_XDECREF(taken);
     Py_XDECREF(written);
     Py_XDECREF(line_number);
-    Py_DECREF(activation);
+    Py_XDECREF(full_extra);
     Py_DECREF(b);
     return result;
+}
+
+/* Engine._on_event for the common events: a line, a call or a return of a
+ * frame of the program on top of the shown stack, while no limit is near and
+ * there is no output to take; and the call of a library function, which is
+ * not traced. 1 with *result set (the local trace function) when it took
+ * the event, 0 when Engine._on_event must, -1 on an error. */
+static int
+take_event(TracerObject *t, PyObject *frame, PyObject *event, PyObject *arg, PyObject **result)
+{
+    int kind = event_kind(event);
+    if (kind < 0 || !PyFrame_Check(frame)
+            || t->activations == NULL || !PyDict_CheckExact(t->activations)
+            || t->codes == NULL || !PyDict_CheckExact(t->codes)
+            || t->latest_by_code == NULL || !PyDict_CheckExact(t->latest_by_code)
+            || t->buffer == NULL || !Py_IS_TYPE(t->buffer, &BufferType)
+            || t->encoder == NULL || !PyObject_TypeCheck(t->encoder, &EncoderType)
+            || t->shown == NULL || !PyList_CheckExact(t->shown)
+            || t->ran == NULL || !PyTuple_CheckExact(t->ran) || t->names_by_code == NULL
+            || !PyDict_CheckExact(t->names_by_code) || t->frame_text == NULL || t->output == NULL
+            || t->recursion == NULL || t->step == NULL) {
+        return 0;
+    }
+    PyObject *activation = PyDict_GetItemWithError(t->activations, frame);  /* frames hash by identity */
+    PyObject *code_id = NULL;
+    if (activation == NULL) {
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        if (kind != EVENT_CALL) {
+            return 0;
+        }
+        PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
+        code_id = PyLong_FromVoidPtr(code);
+        Py_DECREF(code);
+        int known = code_id ? PyDict_Contains(t->codes, code_id) : -1;
+        if (known <= 0) {
+            Py_XDECREF(code_id);
+            if (known < 0) {
+                return -1;
+            }
+            Py_INCREF(Py_None);  /* library code: not traced */
+            *result = Py_None;
+            return 1;
+        }
+        if (t->next_id == 1) {  /* the module's own first call */
+            Py_DECREF(code_id);
+            return 0;
+        }
+    }
+    else if (!Py_IS_TYPE(activation, &ActivationType) || ((ActivationObject *)activation)->overflow
+             || (kind != EVENT_CALL && !on_top(t, frame, activation))) {
+        return 0;
+    }
+    /* what would make Python stop the program or take output: Python does it all */
+    int line = PyFrame_GetLineNumber((PyFrameObject *)frame);
+    int pass = t->stop == Py_None && t->steps < t->step_limit && line > 0;
+    if (pass) {
+        PyObject *unread = PyObject_GetAttr(t->output, text_unread);
+        if (unread == NULL) {
+            Py_XDECREF(code_id);
+            return -1;
+        }
+        pass = unread == Py_False;
+        Py_DECREF(unread);
+    }
+    struct timespec now;
+    if (pass && (clock_gettime(CLOCK_MONOTONIC, &now) != 0
+                 || (double)now.tv_sec + (double)now.tv_nsec * 1e-9 > t->deadline)) {
+        pass = 0;
+    }
+    if (pass && kind == EVENT_CALL) {
+        PyObject *most = PyObject_GetAttr(t->recursion, text_depth);
+        Py_ssize_t limit = most ? PyLong_AsSsize_t(most) : -1;
+        Py_XDECREF(most);
+        if (limit == -1 && PyErr_Occurred()) {
+            Py_XDECREF(code_id);
+            return -1;
+        }
+        pass = t->depth + 1 <= limit;
+    }
+    if (!pass) {
+        Py_XDECREF(code_id);
+        return 0;
+    }
+    /* the frames entered or left, as Engine._on_event does before the step */
+    if (activation == NULL) {
+        activation = enter(t, frame, code_id);
+        Py_DECREF(code_id);
+        if (activation == NULL) {
+            return -1;
+        }
+    }
+    else {
+        Py_INCREF(activation);
+    }
+    ActivationObject *a = (ActivationObject *)activation;
+    int is_yield = 0, taken = -1;
+    PyObject *extra = text_empty, *value_returned = NULL, *ran = NULL;
+    if (kind == EVENT_CALL) {
+        PyObject *entry = PyTuple_Pack(2, frame, activation);
+        if (entry == NULL || PyList_Append(t->shown, entry) < 0) {
+            Py_XDECREF(entry);
+            goto done;
+        }
+        Py_DECREF(entry);
+        t->depth++;
+    }
+    else if (kind == EVENT_RETURN) {
+        t->depth--;
+        is_yield = yielded(t, frame, a);
+        if (is_yield < 0) {
+            goto done;
+        }
+        if (!a->after_exception) {
+            value_returned = arg;
+            extra = is_yield ? text_yield : text_empty;
+        }
+    }
+    Py_ssize_t count = PyList_GET_SIZE(t->shown);
+    PyObject *below = kind == EVENT_RETURN && count > 1 ? PyList_GET_ITEM(t->shown, count - 2) : NULL;
+    ran = below && PyTuple_CheckExact(below) && PyTuple_GET_SIZE(below) == 2
+        ? PyTuple_Pack(2, activation, PyTuple_GET_ITEM(below, 1)) : PyTuple_Pack(1, activation);
+    if (ran == NULL) {
+        goto done;
+    }
+    taken = write_top_step(t, frame, event, line, value_returned, extra);
+    if (taken == 0) {  /* Python writes this step, from the frames as they are now */
+        *result = PyObject_CallFunction(t->step, "OOOOO", frame, event, arg, activation, is_yield ? Py_True : Py_False);
+        taken = *result ? 1 : -1;
+        goto done;
+    }
+    if (taken < 0) {
+        goto done;
+    }
+    t->steps++;
+    Py_SETREF(t->ran, ran);
+    ran = NULL;
+    /* what follows the step, as Engine._step does */
+    if (kind == EVENT_RETURN) {
+        count = PyList_GET_SIZE(t->shown);
+        if (on_top(t, frame, NULL) && PyList_SetSlice(t->shown, count - 1, count, NULL) < 0) {
+            taken = -1;
+            goto done;
+        }
+        if (!is_yield && PyDict_DelItem(t->activations, frame) < 0) {
+            taken = -1;
+            goto done;
+        }
+    }
+    else {
+        a->after_exception = 0;
+    }
+    Py_INCREF(t);
+    *result = (PyObject *)t;
+done:
+    Py_XDECREF(ran);
+    Py_DECREF(activation);
+    return taken;
 }
 
 /* tracer(frame, event, arg): the trace function (global and local) */
@@ -1717,13 +1922,13 @@ static PyObject *
 tracer_vectorcall(TracerObject *t, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     if (PyVectorcall_NARGS(nargsf) == 3 && kwnames == NULL) {
-        int taken = take_line_step(t, args[0], args[1]);
+        PyObject *result = NULL;
+        int taken = take_event(t, args[0], args[1], args[2], &result);
         if (taken < 0) {
             return NULL;
         }
         if (taken) {
-            Py_INCREF(t);
-            return (PyObject *)t;
+            return result;
         }
     }
     if (t->on_event == NULL) {
@@ -1746,6 +1951,7 @@ tracer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     t->vectorcall = (vectorcallfunc)tracer_vectorcall;
     t->deadline = 0;
+    t->next_id = 1;
     Py_INCREF(Py_None);
     t->stop = Py_None;
     t->ran = PyTuple_New(0);
@@ -1760,6 +1966,10 @@ static int
 tracer_traverse(TracerObject *t, visitproc visit, void *arg)
 {
     Py_VISIT(t->on_event);
+    Py_VISIT(t->step);
+    Py_VISIT(t->codes);
+    Py_VISIT(t->latest_by_code);
+    Py_VISIT(t->recursion);
     Py_VISIT(t->activations);
     Py_VISIT(t->shown);
     Py_VISIT(t->encoder);
@@ -1777,6 +1987,10 @@ static int
 tracer_clear(TracerObject *t)
 {
     Py_CLEAR(t->on_event);
+    Py_CLEAR(t->step);
+    Py_CLEAR(t->codes);
+    Py_CLEAR(t->latest_by_code);
+    Py_CLEAR(t->recursion);
     Py_CLEAR(t->activations);
     Py_CLEAR(t->shown);
     Py_CLEAR(t->encoder);
@@ -1800,6 +2014,13 @@ tracer_dealloc(TracerObject *t)
 
 static PyMemberDef tracer_members[] = {
     {"on_event", T_OBJECT, offsetof(TracerObject, on_event), 0, NULL},
+    {"step", T_OBJECT, offsetof(TracerObject, step), 0, NULL},
+    {"codes", T_OBJECT, offsetof(TracerObject, codes), 0, NULL},
+    {"latest_by_code", T_OBJECT, offsetof(TracerObject, latest_by_code), 0, NULL},
+    {"recursion", T_OBJECT, offsetof(TracerObject, recursion), 0, NULL},
+    {"depth", T_PYSSIZET, offsetof(TracerObject, depth), 0, NULL},
+    {"next_id", T_PYSSIZET, offsetof(TracerObject, next_id), 0, NULL},
+    {"yield_opcode", T_INT, offsetof(TracerObject, yield_opcode), 0, NULL},
     {"activations", T_OBJECT, offsetof(TracerObject, activations), 0, NULL},
     {"shown", T_OBJECT, offsetof(TracerObject, shown), 0, NULL},
     {"encoder", T_OBJECT, offsetof(TracerObject, encoder), 0, NULL},
@@ -1819,7 +2040,7 @@ static PyMemberDef tracer_members[] = {
 static PyTypeObject TracerType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "tracer._speedups.Tracer",
-    .tp_doc = "The trace function: line steps in C, every other event to on_event (see speedups.Tracer).",
+    .tp_doc = "The trace function: common events in C, the others to on_event (see speedups.Tracer).",
     .tp_basicsize = sizeof(TracerObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_new = tracer_new,
@@ -1855,9 +2076,14 @@ PyInit__speedups(void)
     text_other_text = PyUnicode_InternFromString("_other_text");
     text_heap = PyUnicode_InternFromString("heap");
     text_line = PyUnicode_InternFromString("line");
+    text_call = PyUnicode_InternFromString("call");
+    text_return = PyUnicode_InternFromString("return");
     text_unread = PyUnicode_InternFromString("unread");
     text_empty = PyUnicode_InternFromString("");
-    if (text_line == NULL || text_unread == NULL || text_empty == NULL || text_other_text == NULL || text_heap == NULL || text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL || text_qualname == NULL) {
+    text_depth = PyUnicode_InternFromString("depth");
+    text_yield = PyUnicode_InternFromString(",\"yield\":true");
+    if (text_line == NULL || text_call == NULL || text_return == NULL || text_unread == NULL || text_empty == NULL
+            || text_depth == NULL || text_yield == NULL || text_other_text == NULL || text_heap == NULL || text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL || text_qualname == NULL) {
         return NULL;
     }
     if (PyType_Ready(&ActivationType) < 0 || PyType_Ready(&EncoderType) < 0 || PyType_Ready(&BufferType) < 0

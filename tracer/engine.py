@@ -169,15 +169,16 @@ class Engine:
         self._overflow_frames = []
         # The shown frames, kept as calls and returns come, so a step need not walk the stack.
         self._shown = []
-        self._next_id = 1
-        self._depth = 0
         # The state a step reads and changes (steps taken, why the program stops, ...), where the
         # trace function's C path reads and changes it too; see speedups.Tracer.
         core = self._core = Tracer()
         core.on_event = self._on_event
         core.activations, core.shown, core.output = self._activations, self._shown, self._output
         core.names_by_code, core.frame_text = self._names, self._frame_text
+        core.codes, core.latest_by_code, core.recursion = self._codes, self._latest_by_code, self._recursion
+        core.step = self._step
         core.step_limit = self._limits.steps
+        core.yield_opcode = _YIELD_VALUE
         direct = writer.direct_buffer if self._format == "record" else None
         core.encoder, core.buffer = (self._encoder, direct) if direct is not None else (None, None)
         self._trace = core if NATIVE else self._on_event
@@ -208,21 +209,27 @@ class Engine:
     # -- the trace functions: keep them lean, they run at every event
 
     def _on_event(self, frame, event, arg):
-        """The global trace function (its "call" events) and every program frame's local one."""
+        """The global trace function (its "call" events) and every program frame's local one.
+
+        Where built, the trace function is speedups.Tracer, which takes the
+        common events (a line, a call, a return of a shown frame, while no
+        limit is near) itself, exactly as here, and hands the others here.
+        """
         activation = self._activations.get(frame)
         if activation is None and event == "call" and id(frame.f_code) not in self._codes:
             return None  # library code: not traced
-        if self._core.stop is not None:
+        core = self._core
+        if core.stop is not None:
             self._halt()
         if event == "call":
             if activation is None:
                 activation = self._enter(frame)
                 if activation.id == 1:  # the module's own first call is no step
-                    self._depth = 1
+                    core.depth = 1
                     self._shown.append((frame, activation))
                     return self._trace
-            self._depth += 1
-            if self._depth > self._recursion.depth:
+            core.depth += 1
+            if core.depth > self._recursion.depth:
                 activation.overflow = True
                 self._overflow_frames.append(frame)
                 self._schedule_recursion_error[0]  # raised as the frame starts
@@ -232,14 +239,17 @@ class Engine:
         elif activation is None:
             return self._trace
         elif event == "return":
-            self._depth -= 1
+            core.depth -= 1
         if activation.overflow:
             if event == "exception" and type(arg[1]) is RecursionError and not arg[1].args:
                 arg[1].args = ("maximum recursion depth exceeded",)
             elif event == "return":
                 del self._activations[frame]
             return self._trace
-        yielded = event == "return" and self._yielded(frame, activation)
+        return self._step(frame, event, arg, activation, event == "return" and self._yielded(frame, activation))
+
+    def _step(self, frame, event, arg, activation, yielded):
+        """The step of an event whose frame is entered or left already, and what follows it."""
         if frame.f_lineno:  # events without a line (an empty module's) are no step
             self._record_step(frame, event, arg, activation, yielded)
         if event == "exception":
@@ -258,8 +268,8 @@ class Engine:
         # Its locals cannot change while it waits for a call to return: no
         # cells shared with other frames, not a module or class namespace.
         suspendable = bool(code.co_flags & _CO_OPTIMIZED) and not code.co_cellvars and not code.co_freevars
-        activation = Activation(self._next_id, suspendable)
-        self._next_id += 1
+        activation = Activation(self._core.next_id, suspendable)
+        self._core.next_id += 1
         self._activations[frame] = activation
         self._latest_by_code[id(frame.f_code)] = activation.id
         return activation

@@ -30,15 +30,18 @@ except ImportError:
     class Tracer:
         """The engine's per-step state; in C, also the trace function, which takes line steps itself."""
 
-        __slots__ = ("on_event", "activations", "shown", "encoder", "buffer", "names_by_code", "frame_text",
-                     "output", "stop", "ran", "frame", "steps", "step_limit", "deadline")
+        __slots__ = ("on_event", "step", "activations", "shown", "codes", "latest_by_code", "recursion", "encoder",
+                     "buffer", "names_by_code", "frame_text", "output", "stop", "ran", "frame", "steps", "depth",
+                     "next_id", "step_limit", "deadline", "yield_opcode")
 
         def __init__(self):
             self.stop = None  # None while the program may run on, else why it stops
             self.ran = ()  # the activations that may have run since the last step
             self.frame = None  # the frame of the step being taken
             self.steps = 0  # steps taken
-            self.step_limit = self.deadline = 0
+            self.depth = 0  # the program's frames on the stack
+            self.next_id = 1  # the next activation's id
+            self.step_limit = self.deadline = self.yield_opcode = 0
 
     class RecordBuffer:
         """Bytes written one after another; `take` hands them over and starts again.
