@@ -1208,11 +1208,12 @@ refer_again(PyObject *referred, PyObject *heap, PyObject *pending)
     return 0;
 }
 
-/* The text of a function frame's changed locals, as Engine._frame_text
- * writes it, learning names bound since the last step: the cache entry
- * (version, text, referred pairs); NULL with no error set when Python must. */
+/* The text of a function's or the module's changed namespace, as
+ * Engine._frame_text writes it, learning names bound since the last step:
+ * the cache entry (version, text, referred pairs); NULL with no error set
+ * when Python must. */
 static PyObject *
-changed_locals(EncoderObject *e, ActivationObject *activation, PyObject *names, PyObject *version)
+changed_locals(EncoderObject *e, ActivationObject *activation, PyObject *names, PyObject *version, int is_module)
 {
     if (activation->order == NULL || !PyList_CheckExact(activation->order)
             || activation->seen == NULL || !PySet_CheckExact(activation->seen)) {
@@ -1221,16 +1222,21 @@ changed_locals(EncoderObject *e, ActivationObject *activation, PyObject *names, 
     Py_ssize_t position = 0;
     PyObject *name, *value;
     while (PyDict_Next(names, &position, &name, &value)) {
-        if (!PyUnicode_CheckExact(name)) {
-            return NULL;
+        if (!PyUnicode_CheckExact(name)) {  /* a module's namespace may hold other keys: never shown */
+            continue;
         }
         int seen = PySet_Contains(activation->seen, name);  /* exact str: no program code */
         if (seen < 0) {
             return NULL;
         }
         if (!seen) {  /* _learn_names: bound since the last step, in binding order */
-            int shown = PyUnicode_GET_LENGTH(name) == 0 || PyUnicode_READ_CHAR(name, 0) != '.';
-            if (PySet_Add(activation->seen, name) < 0 || (shown && PyList_Append(activation->order, name) < 0)) {
+            Py_ssize_t length = PyUnicode_GET_LENGTH(name);
+            int hidden = (length > 0 && PyUnicode_READ_CHAR(name, 0) == '.')
+                || (is_module && length > 1 && PyUnicode_READ_CHAR(name, 0) == '_' && PyUnicode_READ_CHAR(name, 1) == '_');
+            Py_INCREF(name);
+            int failed = PySet_Add(activation->seen, name) < 0 || (!hidden && PyList_Append(activation->order, name) < 0);
+            Py_DECREF(name);
+            if (failed) {
                 return NULL;
             }
         }
@@ -1300,9 +1306,10 @@ frame_text_of(PyFrameObject *f, ActivationObject *activation, PyObject *local_va
 
 /* The frame's text, as Engine._frame_text gives it: the cached text of a
  * frame that waited since the last step, or of a namespace whose version
- * tag is the cached one, with what it refers to put in the heap; a function
- * frame's changed locals written here. NULL with no error set when Python
- * must write it; *names_read is then the namespace if it was read. */
+ * tag is the cached one, with what it refers to put in the heap; a
+ * function's or the module's changed namespace written here. NULL with no
+ * error set when Python must write it (a class body, a namespace that is
+ * not an exact dict); *names_read is then the namespace if it was read. */
 static PyObject *
 frame_text(EncoderObject *e, PyObject *frame, ActivationObject *activation, int is_top, Py_ssize_t step,
            PyObject *ran, PyObject *names_by_code, PyObject **names_read)
@@ -1359,7 +1366,8 @@ frame_text(EncoderObject *e, PyObject *frame, ActivationObject *activation, int 
         int optimized = code->co_flags & CO_OPTIMIZED;
         Py_DECREF(code);
         PyObject *version_now = PyLong_FromUnsignedLongLong(version_of(names));
-        PyObject *entry = optimized && version_now ? changed_locals(e, activation, names, version_now) : NULL;
+        PyObject *entry = (optimized || is_module) && version_now
+            ? changed_locals(e, activation, names, version_now, is_module) : NULL;
         Py_XDECREF(version_now);
         if (entry == NULL) {
             Py_DECREF(cached);
