@@ -118,6 +118,59 @@ MUTATING_PROGRAMS = {
                 globals()["name \udc00 " + str(round_number)] = text
                 print(text[:3])
     """,
+    "module_names_of_every_kind": """
+        import sys
+        class Key:
+            def __hash__(self):
+                return 7
+        names = globals()
+        for round_number in range(30):
+            names[round_number] = "an int key, never shown"
+            names[Key()] = "a key of the program's, never shown"
+            names["__hidden_" + str(round_number % 3)] = round_number
+            names["_shown_" + str(round_number % 4)] = round_number
+            names[".dotted"] = round_number
+            if round_number % 5 == 0:
+                names.pop("_shown_1", None)
+            late = round_number
+            def nested(level):
+                if level:
+                    return nested(level - 1) + [level]
+                return []
+            stack = nested(round_number % 4)
+        print(sys.getrecursionlimit())
+    """,
+    "generators_closures_and_early_returns": """
+        def evens(limit):
+            n = 0
+            while n < limit:
+                yield n
+                n += 2
+            return "done"
+        def counter():
+            count = 0
+            def step(by):
+                nonlocal count
+                count += by
+                return count
+            return step
+        def pick(items):
+            for item in items:
+                if item > 4:
+                    return item
+            raise ValueError("none")
+        tick = counter()
+        for round_number in range(8):
+            gen = evens(round_number)
+            total = sum(tick(value) for value in gen)
+            try:
+                found = pick(list(evens(round_number * 2)))
+            except ValueError as error:
+                found = str(error)
+            resumed = evens(6)
+            first = next(resumed)
+            second = resumed.send(None)
+    """,
     "dict_and_list_in_place": """
         words = "a b c a b a d e f a".split()
         counts = {}
@@ -317,3 +370,67 @@ def test_c_frames_loop_survives_an_activation_whose_members_were_deleted():
     chain = [(system._getframe(), activation), (system._getframe(), speedups.Activation(3, False))]
     texts = _Encoder().frames_text(chain, 5, (), {}, python_frame_text)
     assert texts == ["python", "python"] and asked == [False, True]
+
+
+def test_the_c_trace_function_takes_the_common_events_itself(monkeypatch):
+    from tracer import engine
+
+    handed = []
+    python_on_event = engine.Engine._on_event
+
+    def counted(self, frame, event, arg):
+        handed.append(event)
+        return python_on_event(self, frame, event, arg)
+
+    monkeypatch.setattr(engine.Engine, "_on_event", counted)
+    program = textwrap.dedent(MUTATING_PROGRAMS["generators_closures_and_early_returns"])
+    record = tracer.trace(program, "", 3000)
+    events = [step["event"] for step in record["steps"]]
+    assert record["outcome"]["status"] == "ok" and len(events) > 600
+    # Python sees the module's first call and the exceptions; C takes the lines, calls and returns
+    assert len(handed) <= events.count("exception") + 5, handed
+    handed.clear()
+    delta = tracer.trace(program, "", 3000, encoding="delta")
+    assert len(handed) > 600  # no C path in the delta encoding: every event goes to Python
+    assert tracer.decode(delta) == record
+
+
+def test_record_buffer_grows_truncates_and_hands_over():
+    for buffer in (speedups.RecordBuffer(), _python_fallback().RecordBuffer()):
+        buffer.write(b"")
+        assert buffer.take() == b""
+        piece = bytes(range(256)) * 64
+        for _ in range(200):  # 3.2 MB: several regrowths
+            buffer.write(piece)
+        buffer.truncate(len(piece) * 199 + 3)
+        buffer.write(memoryview(b"end"))
+        taken = buffer.take()
+        assert taken == piece * 199 + piece[:3] + b"end"
+        assert len(buffer) == 0 and buffer.take() == b""
+        buffer.count, buffer.separator, buffer.opener, buffer.closer = 1, b",", b"<", b">"
+        sent = []
+        buffer.send = sent.append
+        buffer.open_step()
+        buffer.write(b"step")
+        buffer.close_step()
+        assert sent == [b",<step>"] and len(buffer) == 0
+    with pytest.raises(ValueError):
+        speedups.RecordBuffer().truncate(1)
+
+
+def _python_fallback():
+    """tracer.speedups as it is where the C loops are not built (a fresh copy of the module)."""
+    import importlib.util
+    spec = importlib.util.find_spec("tracer.speedups")
+    fallback = importlib.util.module_from_spec(spec)
+    saved = os.environ.get("TRACER_SPEEDUPS")
+    os.environ["TRACER_SPEEDUPS"] = "0"
+    try:
+        spec.loader.exec_module(fallback)
+    finally:
+        if saved is None:
+            del os.environ["TRACER_SPEEDUPS"]
+        else:
+            os.environ["TRACER_SPEEDUPS"] = saved
+    assert not fallback.NATIVE
+    return fallback
