@@ -20,7 +20,8 @@
 #include <time.h>
 
 /* interned at import */
-static PyObject *text_true, *text_false, *text_null, *text_comma, *text_qualname;
+static PyObject *text_true, *text_false, *text_null, *text_comma, *text_qualname, *text_open_brace,
+    *text_close_brace, *text_frame_id, *text_frame_name, *text_frame_line, *text_frame_locals, *text_return_member;
 
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
 #define HAVE_VERSION_TAG 1
@@ -365,6 +366,41 @@ put_decimal(long long x, char *out)
     return length;
 }
 
+/* The texts (all str) one after another, in one allocation. */
+static PyObject *
+concat(PyObject *const *pieces, Py_ssize_t count)
+{
+    Py_ssize_t length = 0;
+    Py_UCS4 widest = 0x7f;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (!PyUnicode_Check(pieces[i])) {
+            PyErr_SetString(PyExc_TypeError, "a text must be a str");
+            return NULL;
+        }
+        length += PyUnicode_GET_LENGTH(pieces[i]);
+        Py_UCS4 most = PyUnicode_MAX_CHAR_VALUE(pieces[i]);
+        widest = most > widest ? most : widest;
+    }
+    PyObject *text = PyUnicode_New(length, widest);
+    Py_ssize_t at = 0;
+    for (Py_ssize_t i = 0; text != NULL && i < count; i++) {
+        Py_ssize_t piece = PyUnicode_GET_LENGTH(pieces[i]);
+        if (piece && PyUnicode_CopyCharacters(text, at, pieces[i], 0, piece) < 0) {
+            Py_CLEAR(text);
+        }
+        at += piece;
+    }
+    return text;
+}
+
+/* The decimal text of x (|x| <= MAX_EXACT_INT). */
+static PyObject *
+decimal_text(long long x)
+{
+    char digits[24];
+    return PyUnicode_FromStringAndSize(digits, put_decimal(x, digits));
+}
+
 /* The value's text when it is a scalar written as itself (an int within
  * JSON's exact range, a bool, None, a finite non-integral float, a str no
  * longer than string_cap); NULL with no error set when it is not one. */
@@ -416,6 +452,7 @@ typedef struct {
     PyObject *by_version;
     Py_ssize_t items_cap;
     Py_ssize_t string_cap;
+    PyObject *ref_texts;    /* {"ref":N} for heap id N, at N - 1 (C's own) */
 } EncoderObject;
 
 static PyTypeObject EncoderType;
@@ -489,6 +526,33 @@ encoder_reference(EncoderObject *e, PyObject *obj)
 
 static PyObject *text_other_text;
 
+/* {"ref":N}, made once per heap id. */
+static PyObject *
+ref_text(EncoderObject *e, PyObject *heap_id)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(heap_id);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (e->ref_texts == NULL && (e->ref_texts = PyList_New(0)) == NULL) {
+        return NULL;
+    }
+    while (PyList_GET_SIZE(e->ref_texts) < n) {
+        PyObject *text = PyUnicode_FromFormat("{\"ref\":%zd}", PyList_GET_SIZE(e->ref_texts) + 1);
+        if (text == NULL || PyList_Append(e->ref_texts, text) < 0) {
+            Py_XDECREF(text);
+            return NULL;
+        }
+        Py_DECREF(text);
+    }
+    if (n < 1) {
+        return PyUnicode_FromFormat("{\"ref\":%zd}", n);
+    }
+    PyObject *text = PyList_GET_ITEM(e->ref_texts, n - 1);
+    Py_INCREF(text);
+    return text;
+}
+
 /* HeapEncoder.value_text: a scalar's text, or a reference's {"ref":N}; what
  * is neither here (a long str, a big int, an integral float, bytes, the
  * types written as a repr) goes to the encoder's Python `_other_text`. */
@@ -517,7 +581,7 @@ encoder_value_text(EncoderObject *e, PyObject *v)
     if (heap_id == NULL) {
         return NULL;
     }
-    text = PyUnicode_FromFormat("{\"ref\":%S}", heap_id);
+    text = ref_text(e, heap_id);
     Py_DECREF(heap_id);
     return text;
 }
@@ -631,13 +695,13 @@ items_text(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 namespace_text(EncoderObject *e, PyObject *names, PyObject *bound)
 {
-    PyObject *texts = PyList_New(0);
-    if (texts == NULL) {
+    PyObject *pieces = PyList_New(0);  /* {, "name":, value, ",", ..., } */
+    if (pieces == NULL || PyList_Append(pieces, text_open_brace) < 0) {
+        Py_XDECREF(pieces);
         return NULL;
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(bound); i++) {
         PyObject *name = PyList_GET_ITEM(bound, i);  /* bound is the caller's own list */
-        PyObject *member = NULL;
         if (!PyUnicode_CheckExact(name)) {
             goto python;
         }
@@ -663,29 +727,25 @@ namespace_text(EncoderObject *e, PyObject *names, PyObject *bound)
         }
         PyObject *text = key ? encoder_value_text(e, value) : NULL;
         Py_DECREF(value);
-        if (text != NULL) {
-            member = PyUnicode_Concat(key, text);
-            Py_DECREF(text);
-        }
+        int failed = text == NULL || (i && PyList_Append(pieces, text_comma) < 0) || PyList_Append(pieces, key) < 0
+            || PyList_Append(pieces, text) < 0;
         Py_XDECREF(key);
-        if (member == NULL || PyList_Append(texts, member) < 0) {
-            Py_XDECREF(member);
+        Py_XDECREF(text);
+        if (failed) {
             goto error;
         }
-        Py_DECREF(member);
     }
-    PyObject *joined = joined_texts(texts);
-    if (joined == NULL) {
-        return NULL;
+    if (PyList_Append(pieces, text_close_brace) < 0) {
+        goto error;
     }
-    PyObject *braced = PyUnicode_FromFormat("{%U}", joined);
-    Py_DECREF(joined);
-    return braced;
+    PyObject *joined = concat(PySequence_Fast_ITEMS(pieces), PyList_GET_SIZE(pieces));
+    Py_DECREF(pieces);
+    return joined;
 python:
-    Py_DECREF(texts);
+    Py_DECREF(pieces);
     return NULL;
 error:
-    Py_DECREF(texts);
+    Py_DECREF(pieces);
     return NULL;
 }
 
@@ -726,6 +786,7 @@ encoder_traverse(EncoderObject *self, visitproc visit, void *arg)
     Py_VISIT(self->cache);
     Py_VISIT(self->immutable);
     Py_VISIT(self->by_version);
+    Py_VISIT(self->ref_texts);
     return 0;
 }
 
@@ -742,6 +803,7 @@ encoder_clear(EncoderObject *self)
     Py_CLEAR(self->cache);
     Py_CLEAR(self->immutable);
     Py_CLEAR(self->by_version);
+    Py_CLEAR(self->ref_texts);
     return 0;
 }
 
@@ -1287,10 +1349,21 @@ frame_text_of(PyFrameObject *f, ActivationObject *activation, PyObject *local_va
         Py_DECREF(code);
         PyObject *name = code_id ? PyDict_GetItemWithError(names_by_code, code_id) : NULL;
         Py_XDECREF(code_id);
-        PyObject *text = name ? PyUnicode_FromFormat("{\"id\":%S,\"name\":%U,\"line\":%S,\"locals\":%U}",
-                                                     activation->id, name, line, local_values) : NULL;
+        PyObject *id_text = name && PyLong_CheckExact(activation->id) ? PyObject_Str(activation->id) : NULL;
+        PyObject *line_text = id_text ? decimal_text(PyLong_AsLong(line)) : NULL;
+        PyObject *text = NULL;
+        if (line_text != NULL) {
+            PyObject *pieces[9] = {text_frame_id, id_text, text_frame_name, name, text_frame_line, line_text,
+                                   text_frame_locals, local_values, text_close_brace};
+            text = concat(pieces, 9);
+        }
+        Py_XDECREF(id_text);
+        Py_XDECREF(line_text);
         if (text == NULL) {
             Py_DECREF(line);
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "a frame's id or name is missing");
+            }
             return NULL;
         }
         Py_XSETREF(activation->frame_text, text);
@@ -1542,7 +1615,8 @@ write_step(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
     Py_INCREF(extra);
     PyObject *return_text = PyTuple_GET_ITEM(taken, 2);
     if (return_text != Py_None) {
-        PyObject *member = PyUnicode_FromFormat(",\"return\":%U%U", return_text, extra);
+        PyObject *pieces[3] = {text_return_member, return_text, extra};
+        PyObject *member = concat(pieces, 3);
         Py_SETREF(extra, member);
     }
     PyObject *written = NULL;
@@ -1720,7 +1794,8 @@ write_top_step(TracerObject *t, PyObject *frame, PyObject *event, int line, PyOb
         goto done;
     }
     if (value_returned != NULL) {
-        full_extra = PyUnicode_FromFormat(",\"return\":%U%U", PyTuple_GET_ITEM(taken, 2), extra);
+        PyObject *pieces[3] = {text_return_member, PyTuple_GET_ITEM(taken, 2), extra};
+        full_extra = concat(pieces, 3);
     }
     else {
         full_extra = extra;
@@ -2081,6 +2156,17 @@ PyInit__speedups(void)
     text_null = PyUnicode_InternFromString("null");
     text_comma = PyUnicode_InternFromString(",");
     text_qualname = PyUnicode_InternFromString("__qualname__");
+    text_open_brace = PyUnicode_InternFromString("{");
+    text_close_brace = PyUnicode_InternFromString("}");
+    text_frame_id = PyUnicode_InternFromString("{\"id\":");
+    text_frame_name = PyUnicode_InternFromString(",\"name\":");
+    text_frame_line = PyUnicode_InternFromString(",\"line\":");
+    text_frame_locals = PyUnicode_InternFromString(",\"locals\":");
+    text_return_member = PyUnicode_InternFromString(",\"return\":");
+    if (text_open_brace == NULL || text_close_brace == NULL || text_frame_id == NULL || text_frame_name == NULL
+            || text_frame_line == NULL || text_frame_locals == NULL || text_return_member == NULL) {
+        return NULL;
+    }
     text_other_text = PyUnicode_InternFromString("_other_text");
     text_heap = PyUnicode_InternFromString("heap");
     text_line = PyUnicode_InternFromString("line");
