@@ -1359,11 +1359,8 @@ frame_text_of(PyFrameObject *f, ActivationObject *activation, PyObject *local_va
         }
         Py_XDECREF(id_text);
         Py_XDECREF(line_text);
-        if (text == NULL) {
+        if (text == NULL) {  /* with no error set, for a code Python does not know by name: Python writes it */
             Py_DECREF(line);
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_TypeError, "a frame's id or name is missing");
-            }
             return NULL;
         }
         Py_XSETREF(activation->frame_text, text);
