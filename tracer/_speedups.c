@@ -1,14 +1,20 @@
-/* The snapshot's per-step loops, in C (tracer/speedups.py is their Python face).
+/* The tracer's per-step work, in C (tracer/speedups.py is its Python face).
+ *
+ * Tracer is the trace function: for the common events (a line, a call or a
+ * return of a shown frame of the program, in the record's full encoding,
+ * while no limit is near) it does what Engine._on_event does without
+ * running Python, and hands every other event to it.
  *
  * At every step the tracer decides, frame by frame and heap object by heap
  * object, whether what a cached text was made of is still there: in Python
  * that means building a tuple of keys and values and comparing it item by
  * item; here a dict answers with its version tag (CPython bumps it on every
  * change to the dict) and a list is compared in place (settle_heap,
- * frames_text). What did change is written again: scalars' JSON text here
- * (items_text, members_text), the program's objects by Python. Each step's
- * bytes are written in one pass (full_step). Nothing here calls the
- * program's code. tracer/speedups.py falls back to the same loops in Python
+ * frames_text). What did change is written again: namespaces, scalars and
+ * references here (EncoderCore), the program's objects by Python
+ * (HeapEncoder). Each step's bytes are written in one pass into the
+ * record's one buffer (full_step, RecordBuffer). Nothing here calls the
+ * program's code. tracer/speedups.py falls back to the same work in Python
  * where this is not built; tests/test_speedups.py holds both to the same
  * bytes.
  */
@@ -453,6 +459,8 @@ typedef struct {
     Py_ssize_t items_cap;
     Py_ssize_t string_cap;
     PyObject *ref_texts;    /* {"ref":N} for heap id N, at N - 1 (C's own) */
+    PyObject *last_heap;    /* the last snapshot's heap, and how many of its objects the frames named */
+    Py_ssize_t last_roots;
 } EncoderObject;
 
 static PyTypeObject EncoderType;
@@ -787,6 +795,7 @@ encoder_traverse(EncoderObject *self, visitproc visit, void *arg)
     Py_VISIT(self->immutable);
     Py_VISIT(self->by_version);
     Py_VISIT(self->ref_texts);
+    Py_VISIT(self->last_heap);
     return 0;
 }
 
@@ -804,6 +813,7 @@ encoder_clear(EncoderObject *self)
     Py_CLEAR(self->immutable);
     Py_CLEAR(self->by_version);
     Py_CLEAR(self->ref_texts);
+    Py_CLEAR(self->last_heap);
     return 0;
 }
 
@@ -1463,7 +1473,7 @@ frame_text(EncoderObject *e, PyObject *frame, ActivationObject *activation, int 
 }
 
 /* encoder.frames_text(chain, step, ran, names_by_code, python_frame_text) -> list:
- * Engine._frames: each frame's text, outermost first, from frame_text
+ * each frame's text, outermost first (as _PythonCore.snapshot lists them), from frame_text
  * where it can, else from python_frame_text(entry, is_top[, names]), given
  * the namespace when frame_text has read it. */
 static PyObject *
@@ -1516,6 +1526,42 @@ static PyObject *text_heap;
  * A step's snapshot in one call: a new heap, the frames' texts (frames_text),
  * the text of the value returned, if given, and the heap's texts (settle,
  * then the encoder's Python `heap` for whatever settle hands back). */
+/* 1 when this step's heap is the last snapshot's: the frames (and the value
+ * returned) name the same objects, in the same order, as `last`'s first
+ * `roots`, and every object of `last` still holds what its text was made
+ * of; 0 when that cannot be told. */
+static int
+same_heap(EncoderObject *e, PyObject *named, PyObject *last, Py_ssize_t roots)
+{
+    Py_ssize_t position = 0, last_position = 0;
+    PyObject *key, *last_key, *value;
+    for (Py_ssize_t i = 0; i < roots; i++) {
+        if (!PyDict_Next(named, &position, &key, &value) || !PyDict_Next(last, &last_position, &last_key, &value)
+                || !same_object(key, last_key)) {
+            return 0;
+        }
+    }
+    position = 0;
+    PyObject *text;
+    while (PyDict_Next(last, &position, &key, &text)) {
+        PyObject *entry = PyDict_GetItemWithError(e->cache, key);
+        Py_ssize_t n = PyLong_CheckExact(key) ? PyLong_AsSsize_t(key) : -1;
+        if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3
+                || PyTuple_GET_ITEM(entry, 1) != text || n < 1 || n > PyList_GET_SIZE(e->alive)) {
+            if (PyErr_Occurred()) {
+                return -1;
+            }
+            return 0;
+        }
+        int same = unchanged(PyTuple_GET_ITEM(entry, 0), PyList_GET_ITEM(e->alive, n - 1), e->items_cap,
+                             e->immutable, e->by_version);
+        if (same <= 0) {
+            return same;
+        }
+    }
+    return 1;
+}
+
 static PyObject *
 snapshot_of(EncoderObject *e, PyObject *const *args, PyObject *value_returned)
 {
@@ -1548,6 +1594,20 @@ snapshot_of(EncoderObject *e, PyObject *const *args, PyObject *value_returned)
     pending = e->pending;
     Py_INCREF(heap);
     Py_INCREF(pending);
+    Py_ssize_t roots = PyDict_GET_SIZE(heap);
+    if (e->last_heap != NULL && PyDict_CheckExact(e->last_heap) && roots == e->last_roots) {
+        PyObject *last = e->last_heap;
+        Py_INCREF(last);
+        int same = same_heap(e, heap, last, roots);
+        if (same) {
+            Py_DECREF(heap);
+            Py_DECREF(pending);
+            result = same > 0 ? PyTuple_Pack(3, frames, last, returned ? returned : Py_None) : NULL;
+            Py_DECREF(last);
+            goto done;
+        }
+        Py_DECREF(last);
+    }
     PyObject *cache = e->cache, *immutable = e->immutable, *by_version = e->by_version;
     Py_INCREF(cache);
     Py_INCREF(immutable);
@@ -1570,6 +1630,11 @@ snapshot_of(EncoderObject *e, PyObject *const *args, PyObject *value_returned)
     Py_DECREF(pending);
     if (heap != NULL) {
         result = PyTuple_Pack(3, frames, heap, returned ? returned : Py_None);
+        if (PyDict_CheckExact(heap)) {
+            Py_INCREF(heap);
+            Py_XSETREF(e->last_heap, heap);
+            e->last_roots = roots;
+        }
         Py_DECREF(heap);
     }
 done:

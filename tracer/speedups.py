@@ -1,15 +1,26 @@
-"""The snapshot's hot loops in C (tracer/_speedups.c) where built, else Python.
+"""The tracer's per-step work in C (tracer/_speedups.c) where built, else Python.
+
+`Tracer` is the engine's per-step state; in C it is also the trace
+function, which takes the common events (a line, a call or a return of a
+shown frame of the program, in the record's full encoding, while no limit
+is near) without running Python, and hands every other event to
+Engine._on_event, which is the same logic in Python. `EncoderCore` is
+HeapEncoder's base: heap ids, the texts of scalars and references, and a
+step's snapshot (its frames' texts and its heap) in one call;
+`RecordBuffer` holds the record's bytes and the count of its steps, and
+`full_step` writes a step into it.
 
 `dict_version(d)` is CPython's version tag of an exact dict (it changes
 whenever the dict does), or None where it cannot be read: the caller then
 fingerprints the dict's keys and values instead. `same_items` and
 `same_objects` compare by identity (the C version also takes two exact
 ints of one value as the same: their text is) and never call `__eq__`.
-`settle_heap`, `items_text` and `members_text` are C versions of loops in
-HeapEncoder, `frames_text` of Engine._frames' loop (with `Activation`, the
-record it reads, as a C type), and `full_step` writes a step's bytes for
-RecordWriter; None here when not built: those then run their own Python.
-Both give the same record, byte for byte (tests/test_speedups.py).
+`settle_heap` is HeapEncoder.heap's loop for what has not changed.
+
+Where C is not built, EncoderCore, settle_heap and full_step are None (their
+callers run their own Python: snapshot._PythonCore, ...), and the classes
+below stand in. Both give the same record, byte for byte
+(tests/test_speedups.py).
 """
 
 import operator
