@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -218,6 +219,16 @@ def test_c_loops_give_the_same_record_as_python(name, tmp_path):
     record = json.loads(native[0])
     assert record["outcome"]["status"] == "ok"
     assert len(record["steps"]) > 100
+
+
+@pytest.mark.parametrize("shape", ["bubble_sort", "fib", "bst", "word_count", "matrix", "generators"])
+def test_bench_programs_give_the_same_record_with_and_without_c(shape, tmp_path):
+    # the bench's programs at 5000 steps: the C paths it measures write what Python writes
+    program = tmp_path / f"{shape}.py"
+    program.write_text((Path(ROOT) / "bench" / "programs" / f"{shape}.py").read_text())
+    native = _trace_in_subprocess(program, "1")
+    assert native == _trace_in_subprocess(program, "0")
+    assert len(json.loads(native[0])["steps"]) == 5000
 
 
 def test_fixtures_match_their_records_without_the_c_loops():

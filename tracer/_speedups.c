@@ -698,10 +698,11 @@ items_text(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
 }
 
 /* The text of the namespace `names` (an exact dict): `{"name":value,...}`
- * for each name of `bound` (a list), in its order; NULL with no error set
- * when a name is not an exact str or not in `names` (Python then writes it). */
+ * for each name of `bound` (a list), in its order, leaving out those not in
+ * `names` when skip_missing; NULL with no error set when a name is not an
+ * exact str, or missing and not skipped (Python then writes it). */
 static PyObject *
-namespace_text(EncoderObject *e, PyObject *names, PyObject *bound)
+namespace_text(EncoderObject *e, PyObject *names, PyObject *bound, int skip_missing)
 {
     PyObject *pieces = PyList_New(0);  /* {, "name":, value, ",", ..., } */
     if (pieces == NULL || PyList_Append(pieces, text_open_brace) < 0) {
@@ -709,7 +710,7 @@ namespace_text(EncoderObject *e, PyObject *names, PyObject *bound)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(bound); i++) {
-        PyObject *name = PyList_GET_ITEM(bound, i);  /* bound is the caller's own list */
+        PyObject *name = PyList_GET_ITEM(bound, i);  /* borrowed: no code runs before its last use */
         if (!PyUnicode_CheckExact(name)) {
             goto python;
         }
@@ -717,6 +718,9 @@ namespace_text(EncoderObject *e, PyObject *names, PyObject *bound)
         if (value == NULL) {
             if (PyErr_Occurred()) {
                 goto error;
+            }
+            if (skip_missing) {
+                continue;
             }
             goto python;
         }
@@ -735,8 +739,8 @@ namespace_text(EncoderObject *e, PyObject *names, PyObject *bound)
         }
         PyObject *text = key ? encoder_value_text(e, value) : NULL;
         Py_DECREF(value);
-        int failed = text == NULL || (i && PyList_Append(pieces, text_comma) < 0) || PyList_Append(pieces, key) < 0
-            || PyList_Append(pieces, text) < 0;
+        int failed = text == NULL || (PyList_GET_SIZE(pieces) > 1 && PyList_Append(pieces, text_comma) < 0)
+            || PyList_Append(pieces, key) < 0 || PyList_Append(pieces, text) < 0;
         Py_XDECREF(key);
         Py_XDECREF(text);
         if (failed) {
@@ -773,7 +777,7 @@ members_text(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
         Py_RETURN_NONE;
     }
     Py_INCREF(args[1]);
-    PyObject *text = namespace_text(e, args[0], args[1]);
+    PyObject *text = namespace_text(e, args[0], args[1], 0);
     Py_DECREF(args[1]);
     if (text == NULL && !PyErr_Occurred()) {
         Py_RETURN_NONE;
@@ -1314,29 +1318,19 @@ changed_locals(EncoderObject *e, ActivationObject *activation, PyObject *names, 
         }
     }
     PyObject *order = activation->order;
-    Py_INCREF(order);
-    PyObject *bound = PyList_New(0);
-    for (Py_ssize_t i = 0; bound != NULL && i < PyList_GET_SIZE(order); i++) {
-        PyObject *name = PyList_GET_ITEM(order, i);
-        int present = PyUnicode_CheckExact(name) ? PyDict_Contains(names, name) : 0;
-        if (present < 0 || (present && PyList_Append(bound, name) < 0)) {
-            Py_CLEAR(bound);
-        }
-    }
-    Py_DECREF(order);
-    PyObject *referred = bound ? PyList_New(0) : NULL;
+    PyObject *referred = PyList_New(0);
     if (referred == NULL) {
-        Py_XDECREF(bound);
         return NULL;
     }
+    Py_INCREF(order);
     PyObject *outer = e->collected;
     Py_INCREF(referred);
     e->collected = referred;
-    PyObject *text = namespace_text(e, names, bound);
+    PyObject *text = namespace_text(e, names, order, 1);  /* the names bound now, in binding order */
     PyObject *mine = e->collected;
     e->collected = outer;
     Py_XDECREF(mine);
-    Py_DECREF(bound);
+    Py_DECREF(order);
     PyObject *entry = text ? PyTuple_Pack(3, version, text, referred) : NULL;
     Py_XDECREF(text);
     Py_DECREF(referred);
@@ -1880,8 +1874,12 @@ write_top_step(TracerObject *t, PyObject *frame, PyObject *event, int line, PyOb
         result = 0;
         goto done;
     }
-    step = Py_BuildValue("((OOOOO)OOn)", event, line_number, PyTuple_GET_ITEM(taken, 0), PyTuple_GET_ITEM(taken, 1),
-                         full_extra, Py_None, text_empty, start);
+    PyObject *start_at = PyLong_FromSsize_t(start);
+    PyObject *pieces = start_at ? PyTuple_Pack(5, event, line_number, PyTuple_GET_ITEM(taken, 0),
+                                               PyTuple_GET_ITEM(taken, 1), full_extra) : NULL;
+    step = pieces ? PyTuple_Pack(4, pieces, Py_None, text_empty, start_at) : NULL;
+    Py_XDECREF(start_at);
+    Py_XDECREF(pieces);
     if (step == NULL) {
         goto done;
     }
