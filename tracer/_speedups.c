@@ -1164,6 +1164,8 @@ typedef struct {
     char suspendable;
 } ActivationObject;
 
+static PyObject *new_activation(PyTypeObject *type, PyObject *id, int suspendable);
+
 static PyObject *
 activation_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
@@ -1172,6 +1174,12 @@ activation_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTuple(args, "Op:Activation", &id, &suspendable)) {
         return NULL;
     }
+    return new_activation(type, id, suspendable);
+}
+
+static PyObject *
+new_activation(PyTypeObject *type, PyObject *id, int suspendable)
+{
     ActivationObject *self = (ActivationObject *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
@@ -1807,7 +1815,7 @@ enter(TracerObject *t, PyObject *frame, PyObject *code_id)
     int suspendable = (code->co_flags & CO_OPTIMIZED) && code->co_ncellvars == 0 && code->co_nfreevars == 0;
     Py_DECREF(code);
     PyObject *id = PyLong_FromSsize_t(t->next_id);
-    PyObject *activation = id ? PyObject_CallFunction((PyObject *)&ActivationType, "Oi", id, suspendable) : NULL;
+    PyObject *activation = id ? new_activation(&ActivationType, id, suspendable) : NULL;
     if (activation == NULL || PyDict_SetItem(t->activations, frame, activation) < 0
             || PyDict_SetItem(t->latest_by_code, code_id, id) < 0) {
         Py_XDECREF(id);
