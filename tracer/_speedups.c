@@ -1162,6 +1162,7 @@ typedef struct {
     char after_exception;
     char overflow;
     char suspendable;
+    PyObject *name_text;  /* its code's name as JSON text, once looked up (C's own) */
 } ActivationObject;
 
 static PyObject *new_activation(PyTypeObject *type, PyObject *id, int suspendable);
@@ -1215,6 +1216,7 @@ activation_traverse(ActivationObject *self, visitproc visit, void *arg)
     Py_VISIT(self->frame_text);
     Py_VISIT(self->frame_line);
     Py_VISIT(self->frame_locals);
+    Py_VISIT(self->name_text);
     return 0;
 }
 
@@ -1228,6 +1230,7 @@ activation_clear(ActivationObject *self)
     Py_CLEAR(self->frame_text);
     Py_CLEAR(self->frame_line);
     Py_CLEAR(self->frame_locals);
+    Py_CLEAR(self->name_text);
     return 0;
 }
 
@@ -1356,11 +1359,16 @@ frame_text_of(PyFrameObject *f, ActivationObject *activation, PyObject *local_va
     int line_same = PyLong_CheckExact(activation->frame_line)
         && PyLong_AsLong(activation->frame_line) == PyLong_AsLong(line);
     if (activation->frame_text == Py_None || !line_same || activation->frame_locals != local_values) {
-        PyCodeObject *code = PyFrame_GetCode(f);
-        PyObject *code_id = PyLong_FromVoidPtr(code);
-        Py_DECREF(code);
-        PyObject *name = code_id ? PyDict_GetItemWithError(names_by_code, code_id) : NULL;
-        Py_XDECREF(code_id);
+        PyObject *name = activation->name_text;
+        if (name == NULL) {
+            PyCodeObject *code = PyFrame_GetCode(f);
+            PyObject *code_id = PyLong_FromVoidPtr(code);
+            Py_DECREF(code);
+            name = code_id ? PyDict_GetItemWithError(names_by_code, code_id) : NULL;
+            Py_XDECREF(code_id);
+            Py_XINCREF(name);
+            activation->name_text = name;
+        }
         PyObject *id_text = name && PyLong_CheckExact(activation->id) ? PyObject_Str(activation->id) : NULL;
         PyObject *line_text = id_text ? decimal_text(PyLong_AsLong(line)) : NULL;
         PyObject *text = NULL;
