@@ -190,6 +190,18 @@ unchanged(PyObject *fingerprint, PyObject *obj, Py_ssize_t cap, PyObject *immuta
     return 0;
 }
 
+/* Puts the (heap id, object) pair's id in `heap` with a placeholder, keeping
+ * discovery order, and the pair on `pending` to settle, unless the id is there. */
+static int
+place(PyObject *heap, PyObject *pending, PyObject *pair)
+{
+    Py_ssize_t before = PyDict_GET_SIZE(heap);
+    if (PyDict_SetDefault(heap, PyTuple_GET_ITEM(pair, 0), Py_None) == NULL) {  /* an int key: one lookup */
+        return -1;
+    }
+    return PyDict_GET_SIZE(heap) > before ? PyList_Append(pending, pair) : 0;
+}
+
 /* settle_heap(pending, heap, cache, cap, immutable, by_version) -> (heap id, object) or None
  *
  * HeapEncoder.heap's loop for the objects whose cached text still holds:
@@ -244,9 +256,7 @@ settle(PyObject *pending, PyObject *heap, PyObject *cache, Py_ssize_t cap, PyObj
                 continue;  /* never: _reference makes these */
             }
             Py_INCREF(child);
-            int known = PyDict_Contains(heap, PyTuple_GET_ITEM(child, 0));
-            failed = known < 0 || (!known && (PyDict_SetItem(heap, PyTuple_GET_ITEM(child, 0), Py_None) < 0
-                                              || PyList_Append(pending, child) < 0));
+            failed = place(heap, pending, child) < 0;
             Py_DECREF(child);
         }
         failed = failed || PyDict_SetItem(heap, heap_id, PyTuple_GET_ITEM(entry, 1)) < 0;
@@ -515,12 +525,8 @@ encoder_reference(EncoderObject *e, PyObject *obj)
     Py_XINCREF(collected);
     Py_INCREF(heap);
     Py_INCREF(pending);
-    int known = -1;
-    if (collected == NULL || collected == Py_None || PyList_Append(collected, pair) == 0) {
-        known = PyDict_Contains(heap, heap_id);
-    }
-    int failed = known < 0 || (!known && (PyDict_SetItem(heap, heap_id, Py_None) < 0
-                                          || PyList_Append(pending, pair) < 0));
+    int failed = (collected != NULL && collected != Py_None && PyList_Append(collected, pair) < 0)
+        || place(heap, pending, pair) < 0;
     Py_XDECREF(collected);
     Py_DECREF(heap);
     Py_DECREF(pending);
@@ -1284,9 +1290,7 @@ refer_again(PyObject *referred, PyObject *heap, PyObject *pending)
             continue;
         }
         Py_INCREF(pair);
-        int known = PyDict_Contains(heap, PyTuple_GET_ITEM(pair, 0));
-        int failed = known < 0 || (!known && (PyDict_SetItem(heap, PyTuple_GET_ITEM(pair, 0), Py_None) < 0
-                                              || PyList_Append(pending, pair) < 0));
+        int failed = place(heap, pending, pair) < 0;
         Py_DECREF(pair);
         if (failed) {
             return -1;
