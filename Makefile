@@ -16,7 +16,7 @@ BIN = $(VENV)/bin
 
 .PHONY: build test emulator deploy fixtures bench clean
 
-# The snapshot's hot loops in C (tracer/_speedups.c). Where they are not
+# The tracer's per-step work in C (tracer/_speedups.c). Where it is not
 # built, tracer/speedups.py falls back to Python: the same record, slower.
 PY_CONFIG := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"), sysconfig.get_paths()["include"])')
 SPEEDUPS = tracer/_speedups$(word 1,$(PY_CONFIG))
@@ -60,7 +60,7 @@ bench: build
 	$(BIN)/python -m bench.performance
 	$(BIN)/python -m bench.isolation
 
-# The deployed function runs CPython 3.12: the C loops are built for it here
+# The deployed function runs CPython 3.12: the C code is built for it here
 # and uploaded (.gcloudignore lists what is not); without a local 3.12 the
 # service runs their Python fallback.
 DEPLOY_PYTHON ?= python3.12

@@ -1,10 +1,13 @@
-"""The snapshot's C loops (tracer/_speedups.c) against their Python fallback.
+"""The tracer's C code (tracer/_speedups.c) against its Python fallback.
 
-The C version decides "unchanged" from a dict's version tag, so a change
-that CPython made without bumping the tag would show a stale value. These
-tests trace programs whose changes come from specialized bytecode (hot
-loops of attribute, item and global stores, deletes, in-place operators)
-with both versions and require the very same record, byte for byte.
+The C trace function takes most events without running Python, and the C
+snapshot decides "unchanged" from a dict's version tag, so a step C took
+differently, or a change CPython made without bumping the tag, would show.
+These tests trace programs whose changes come from specialized bytecode
+(hot loops of attribute, item and global stores, deletes, in-place
+operators), generators, closures and unusual module namespaces, and the
+bench's programs, with both versions and require the very same record,
+byte for byte.
 """
 
 import json
