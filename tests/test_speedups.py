@@ -448,3 +448,20 @@ def _python_fallback():
             os.environ["TRACER_SPEEDUPS"] = saved
     assert not fallback.NATIVE
     return fallback
+
+
+def test_c_trace_function_hands_over_what_it_cannot_take():
+    import sys as system
+
+    tracer_function = speedups.Tracer()
+    with pytest.raises(TypeError):  # nothing to hand over to: an error, not a crash
+        tracer_function(system._getframe(), "line", None)
+    handed = []
+    tracer_function.on_event = lambda frame, event, arg: handed.append(event) or "local"
+    # members a program that reached the engine could have broken: no C path, no crash
+    for member in ("activations", "shown", "encoder", "buffer", "ran"):
+        setattr(tracer_function, member, None)
+        delattr(tracer_function, member)
+    assert tracer_function(system._getframe(), "line", None) == "local"
+    assert tracer_function(system._getframe(), "call", None) == "local"
+    assert handed == ["line", "call"]

@@ -1791,10 +1791,10 @@ event_kind(PyObject *event)
 
 /* Whether the top frame of the shown stack is `frame` (with `activation`, if given). */
 static int
-on_top(TracerObject *t, PyObject *frame, PyObject *activation)
+on_top(PyObject *shown, PyObject *frame, PyObject *activation)
 {
-    Py_ssize_t count = PyList_GET_SIZE(t->shown);
-    PyObject *top = count ? PyList_GET_ITEM(t->shown, count - 1) : NULL;
+    Py_ssize_t count = PyList_GET_SIZE(shown);
+    PyObject *top = count ? PyList_GET_ITEM(shown, count - 1) : NULL;
     return top != NULL && PyTuple_CheckExact(top) && PyTuple_GET_SIZE(top) == 2 && PyTuple_GET_ITEM(top, 0) == frame
         && (activation == NULL || PyTuple_GET_ITEM(top, 1) == activation);
 }
@@ -1821,15 +1821,16 @@ yielded(TracerObject *t, PyObject *frame, ActivationObject *activation)
 
 /* A new activation for a frame of the program's code, as Engine._enter makes it. */
 static PyObject *
-enter(TracerObject *t, PyObject *frame, PyObject *code_id)
+enter(TracerObject *t, PyObject *activations, PyObject *frame, PyObject *code_id)
 {
     PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
     int suspendable = (code->co_flags & CO_OPTIMIZED) && code->co_ncellvars == 0 && code->co_nfreevars == 0;
     Py_DECREF(code);
     PyObject *id = PyLong_FromSsize_t(t->next_id);
     PyObject *activation = id ? new_activation(&ActivationType, id, suspendable) : NULL;
-    if (activation == NULL || PyDict_SetItem(t->activations, frame, activation) < 0
-            || PyDict_SetItem(t->latest_by_code, code_id, id) < 0) {
+    PyObject *latest = t->latest_by_code;
+    if (activation == NULL || PyDict_SetItem(activations, frame, activation) < 0
+            || latest == NULL || !PyDict_CheckExact(latest) || PyDict_SetItem(latest, code_id, id) < 0) {
         Py_XDECREF(id);
         Py_XDECREF(activation);
         return NULL;
@@ -1843,10 +1844,16 @@ enter(TracerObject *t, PyObject *frame, PyObject *code_id)
  * encoding, as Engine._record_step with RecordWriter.add_snapshot would: 1
  * when written, 0 when Python must write it (nothing written), -1 on an error. */
 static int
-write_top_step(TracerObject *t, PyObject *frame, PyObject *event, int line, PyObject *value_returned, PyObject *extra)
+write_top_step(TracerObject *t, PyObject *shown, PyObject *frame, PyObject *event, int line, PyObject *value_returned,
+               PyObject *extra)
 {
     BufferObject *b = (BufferObject *)t->buffer;
+    PyObject *encoder = t->encoder, *ran = t->ran, *names_by_code = t->names_by_code, *frame_text = t->frame_text;
     Py_INCREF(b);
+    Py_INCREF(encoder);
+    Py_INCREF(ran);
+    Py_INCREF(names_by_code);
+    Py_INCREF(frame_text);
     Py_INCREF(frame);
     Py_XSETREF(t->frame, frame);
     int result = -1;
@@ -1862,8 +1869,8 @@ write_top_step(TracerObject *t, PyObject *frame, PyObject *event, int line, PyOb
     if (steps == NULL) {
         goto done;
     }
-    PyObject *snapshot_args[5] = {t->shown, steps, t->ran, t->names_by_code, t->frame_text};
-    taken = snapshot_of((EncoderObject *)t->encoder, snapshot_args, value_returned);
+    PyObject *snapshot_args[5] = {shown, steps, ran, names_by_code, frame_text};
+    taken = snapshot_of((EncoderObject *)encoder, snapshot_args, value_returned);
     Py_DECREF(steps);
     line_number = PyLong_FromLong(line);
     if (taken == NULL || line_number == NULL) {
@@ -1918,6 +1925,10 @@ done:
     Py_XDECREF(line_number);
     Py_XDECREF(full_extra);
     Py_DECREF(b);
+    Py_DECREF(encoder);
+    Py_DECREF(ran);
+    Py_DECREF(names_by_code);
+    Py_DECREF(frame_text);
     return result;
 }
 
@@ -1926,6 +1937,9 @@ done:
  * there is no output to take; and the call of a library function, which is
  * not traced. 1 with *result set (the local trace function) when it took
  * the event, 0 when Engine._on_event must, -1 on an error. */
+static int take_held(TracerObject *t, PyObject *activations, PyObject *shown, int kind, PyObject *frame,
+                     PyObject *event, PyObject *arg, PyObject **result);
+
 static int
 take_event(TracerObject *t, PyObject *frame, PyObject *event, PyObject *arg, PyObject **result)
 {
@@ -1942,7 +1956,22 @@ take_event(TracerObject *t, PyObject *frame, PyObject *event, PyObject *arg, PyO
             || t->recursion == NULL || t->step == NULL) {
         return 0;
     }
-    PyObject *activation = PyDict_GetItemWithError(t->activations, frame);  /* frames hash by identity */
+    /* held, as every member this path uses: Python runs during a step (the engine's, and the
+     * program's finalizers), and a program that reached the engine could change a member */
+    PyObject *activations = t->activations, *shown = t->shown;
+    Py_INCREF(activations);
+    Py_INCREF(shown);
+    int taken = take_held(t, activations, shown, kind, frame, event, arg, result);
+    Py_DECREF(activations);
+    Py_DECREF(shown);
+    return taken;
+}
+
+static int
+take_held(TracerObject *t, PyObject *activations, PyObject *shown, int kind, PyObject *frame, PyObject *event,
+          PyObject *arg, PyObject **result)
+{
+    PyObject *activation = PyDict_GetItemWithError(activations, frame);  /* frames hash by identity */
     PyObject *code_id = NULL;
     if (activation == NULL) {
         if (PyErr_Occurred()) {
@@ -1970,7 +1999,7 @@ take_event(TracerObject *t, PyObject *frame, PyObject *event, PyObject *arg, PyO
         }
     }
     else if (!Py_IS_TYPE(activation, &ActivationType) || ((ActivationObject *)activation)->overflow
-             || (kind != EVENT_CALL && !on_top(t, frame, activation))) {
+             || (kind != EVENT_CALL && !on_top(shown, frame, activation))) {
         return 0;
     }
     /* what would make Python stop the program or take output: Python does it all */
@@ -2006,7 +2035,7 @@ take_event(TracerObject *t, PyObject *frame, PyObject *event, PyObject *arg, PyO
     }
     /* the frames entered or left, as Engine._on_event does before the step */
     if (activation == NULL) {
-        activation = enter(t, frame, code_id);
+        activation = enter(t, activations, frame, code_id);
         Py_DECREF(code_id);
         if (activation == NULL) {
             return -1;
@@ -2020,7 +2049,7 @@ take_event(TracerObject *t, PyObject *frame, PyObject *event, PyObject *arg, PyO
     PyObject *extra = text_empty, *value_returned = NULL, *ran = NULL;
     if (kind == EVENT_CALL) {
         PyObject *entry = PyTuple_Pack(2, frame, activation);
-        if (entry == NULL || PyList_Append(t->shown, entry) < 0) {
+        if (entry == NULL || PyList_Append(shown, entry) < 0) {
             Py_XDECREF(entry);
             goto done;
         }
@@ -2038,16 +2067,24 @@ take_event(TracerObject *t, PyObject *frame, PyObject *event, PyObject *arg, PyO
             extra = is_yield ? text_yield : text_empty;
         }
     }
-    Py_ssize_t count = PyList_GET_SIZE(t->shown);
-    PyObject *below = kind == EVENT_RETURN && count > 1 ? PyList_GET_ITEM(t->shown, count - 2) : NULL;
+    Py_ssize_t count = PyList_GET_SIZE(shown);
+    PyObject *below = kind == EVENT_RETURN && count > 1 ? PyList_GET_ITEM(shown, count - 2) : NULL;
     ran = below && PyTuple_CheckExact(below) && PyTuple_GET_SIZE(below) == 2
         ? PyTuple_Pack(2, activation, PyTuple_GET_ITEM(below, 1)) : PyTuple_Pack(1, activation);
     if (ran == NULL) {
         goto done;
     }
-    taken = write_top_step(t, frame, event, line, value_returned, extra);
+    taken = write_top_step(t, shown, frame, event, line, value_returned, extra);
     if (taken == 0) {  /* Python writes this step, from the frames as they are now */
-        *result = PyObject_CallFunction(t->step, "OOOOO", frame, event, arg, activation, is_yield ? Py_True : Py_False);
+        PyObject *step = t->step;
+        if (step == NULL) {
+            PyErr_SetString(PyExc_TypeError, "the tracer has no step");
+            taken = -1;
+            goto done;
+        }
+        Py_INCREF(step);
+        *result = PyObject_CallFunction(step, "OOOOO", frame, event, arg, activation, is_yield ? Py_True : Py_False);
+        Py_DECREF(step);
         taken = *result ? 1 : -1;
         goto done;
     }
@@ -2055,16 +2092,16 @@ take_event(TracerObject *t, PyObject *frame, PyObject *event, PyObject *arg, PyO
         goto done;
     }
     t->steps++;
-    Py_SETREF(t->ran, ran);
+    Py_XSETREF(t->ran, ran);  /* Python may have run (a changed object's encoding): never trust a member */
     ran = NULL;
     /* what follows the step, as Engine._step does */
     if (kind == EVENT_RETURN) {
-        count = PyList_GET_SIZE(t->shown);
-        if (on_top(t, frame, NULL) && PyList_SetSlice(t->shown, count - 1, count, NULL) < 0) {
+        count = PyList_GET_SIZE(shown);
+        if (on_top(shown, frame, NULL) && PyList_SetSlice(shown, count - 1, count, NULL) < 0) {
             taken = -1;
             goto done;
         }
-        if (!is_yield && PyDict_DelItem(t->activations, frame) < 0) {
+        if (!is_yield && PyDict_DelItem(activations, frame) < 0) {
             taken = -1;
             goto done;
         }
