@@ -864,6 +864,7 @@ typedef struct {
     PyObject *last;     /* what RecordWriter keeps of the last step */
     PyObject *separator, *opener, *closer;  /* bytes: between steps, before and after each */
     PyObject *send;     /* called with each step's bytes (taken from the buffer), or None */
+    char delta;         /* whether steps are written in the delta encoding */
 } BufferObject;
 
 /* Room for `more` bytes past what is written. A big bytes object is resized
@@ -1088,6 +1089,7 @@ static PyMemberDef buffer_members[] = {
     {"opener", T_OBJECT, offsetof(BufferObject, opener), 0, NULL},
     {"closer", T_OBJECT, offsetof(BufferObject, closer), 0, NULL},
     {"send", T_OBJECT, offsetof(BufferObject, send), 0, NULL},
+    {"delta", T_BOOL, offsetof(BufferObject, delta), 0, NULL},
     {NULL},
 };
 
@@ -1139,6 +1141,112 @@ full_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         || PUT("\",\"line\":") < 0 || put_bytes(b, digits, digits_length) < 0
         || PUT(",\"stack\":[") < 0 || put_joined(b, args[3]) < 0
         || PUT("],\"heap\":{") < 0 || put_joined(b, args[4]) < 0 || PUT("}") < 0 || put_utf8(b, args[5]) < 0
+        || (PyUnicode_GET_LENGTH(args[6]) && (PUT(",\"stdout\":") < 0 || put_utf8(b, args[6]) < 0))
+        || PUT("}") < 0;
+    if (failed) {
+        b->length = start;
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromSsize_t(b->length - start);
+}
+
+/* Two texts that are the same (the same object, or equal strs). */
+static int
+same_text(PyObject *a, PyObject *b)
+{
+    return a == b || (a != NULL && b != NULL && PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b)
+                      && PyUnicode_Compare(a, b) == 0);
+}
+
+/* Writes an int key (a heap id) as its decimal text; -1 with no error set for anything else. */
+static int
+put_id(BufferObject *b, PyObject *id)
+{
+    int overflow;
+    long long x = PyLong_CheckExact(id) ? PyLong_AsLongLongAndOverflow(id, &overflow) : 0;
+    if (!PyLong_CheckExact(id) || overflow || x > MAX_EXACT_INT || x < -MAX_EXACT_INT) {
+        PyErr_Clear();
+        return -1;
+    }
+    char digits[24];
+    return put_bytes(b, digits, put_decimal(x, digits));
+}
+
+/* delta_step(buffer, event, line, frames, heap, extra, stdout_text, old_frames, old_heap) -> int or None:
+ * record.delta_text's step, as UTF-8, at the end of `buffer`: what changed
+ * since the step whose frames and heap are old_frames and old_heap (empty
+ * for the first step). How many bytes, or None (nothing written) where
+ * Python must write it (a lone surrogate). */
+static PyObject *
+delta_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9 || !Py_IS_TYPE(args[0], &BufferType) || !PyUnicode_CheckExact(args[1])
+            || !PyLong_CheckExact(args[2]) || !PyList_CheckExact(args[3]) || !PyDict_CheckExact(args[4])
+            || !PyUnicode_CheckExact(args[5]) || !PyUnicode_CheckExact(args[6])
+            || !(PyList_CheckExact(args[7]) || PyTuple_CheckExact(args[7])) || !PyDict_CheckExact(args[8])) {
+        PyErr_SetString(PyExc_TypeError, "delta_step(RecordBuffer, str, int, list, dict, str, str, list, dict)");
+        return NULL;
+    }
+    BufferObject *b = (BufferObject *)args[0];
+    PyObject *frames = args[3], *heap = args[4], *old_frames = args[7], *old_heap = args[8];
+    Py_ssize_t keep = 0, count = PyList_GET_SIZE(frames), old_count = PySequence_Fast_GET_SIZE(old_frames);
+    while (keep < count && keep < old_count
+           && same_text(PySequence_Fast_GET_ITEM(old_frames, keep), PyList_GET_ITEM(frames, keep))) {
+        keep++;
+    }
+    Py_ssize_t start = b->length;
+    int failed = PUT("{\"event\":\"") < 0 || put_utf8(b, args[1]) < 0 || PUT("\",\"line\":") < 0
+        || put_id(b, args[2]) < 0 || PUT(",\"keep\":") < 0;
+    char digits[24];
+    failed = failed || put_bytes(b, digits, put_decimal(keep, digits)) < 0 || PUT(",\"frames\":[") < 0;
+    for (Py_ssize_t i = keep; !failed && i < count; i++) {
+        failed = (i > keep && PUT(",") < 0) || put_utf8(b, PyList_GET_ITEM(frames, i)) < 0;
+    }
+    failed = failed || PUT("],\"heap\":{") < 0;
+    Py_ssize_t position = 0, written = 0;
+    PyObject *id, *text;
+    while (!failed && PyDict_Next(heap, &position, &id, &text)) {
+        PyObject *old = PyDict_GetItemWithError(old_heap, id);  /* int keys: no program code */
+        if (old == NULL && PyErr_Occurred()) {
+            failed = 1;
+        }
+        else if (!same_text(old, text)) {
+            failed = (written++ && PUT(",") < 0) || put_utf8(b, text) < 0;
+        }
+    }
+    failed = failed || PUT("}") < 0;
+    /* the ids gone, and whether the heap's order is the old one's less those, then the new ones */
+    Py_ssize_t gone = 0, kept = 0, heap_position = 0;
+    int in_order = 1;
+    position = 0;
+    while (!failed && PyDict_Next(old_heap, &position, &id, &text)) {
+        int there = PyDict_Contains(heap, id);
+        if (there < 0) {
+            failed = 1;
+        }
+        else if (!there) {
+            failed = (gone++ ? PUT(",") : PUT(",\"gone\":[")) < 0 || put_id(b, id) < 0;
+        }
+        else if (in_order) {
+            PyObject *next_id, *next_text;
+            in_order = PyDict_Next(heap, &heap_position, &next_id, &next_text) && same_object(next_id, id);
+            kept++;
+        }
+    }
+    failed = failed || (gone && PUT("]") < 0);
+    if (!failed && !in_order) {
+        failed = PUT(",\"order\":[") < 0;
+        position = 0;
+        Py_ssize_t index = 0;
+        while (!failed && PyDict_Next(heap, &position, &id, &text)) {
+            failed = (index++ && PUT(",") < 0) || put_id(b, id) < 0;
+        }
+        failed = failed || PUT("]") < 0;
+    }
+    failed = failed || put_utf8(b, args[5]) < 0
         || (PyUnicode_GET_LENGTH(args[6]) && (PUT(",\"stdout\":") < 0 || put_utf8(b, args[6]) < 0))
         || PUT("}") < 0;
     if (failed) {
@@ -1533,7 +1641,7 @@ frames_text(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
     return texts;
 }
 
-static PyObject *text_heap;
+static PyObject *text_heap, *text_frames;
 
 /* encoder.snapshot(chain, step, ran, names_by_code, python_frame_text[, returned])
  *     -> (frames, heap, return_text or None)
@@ -1858,6 +1966,7 @@ write_top_step(TracerObject *t, PyObject *shown, PyObject *frame, PyObject *even
     Py_XSETREF(t->frame, frame);
     int result = -1;
     PyObject *taken = NULL, *written = NULL, *line_number = NULL, *step = NULL, *full_extra = NULL;
+    PyObject *previous = NULL, *old_frames = NULL, *old_heap = NULL;
     Py_ssize_t opened = b->length;
     PyObject *open = buffer_open_step(b, NULL);
     if (open == NULL) {
@@ -1887,9 +1996,40 @@ write_top_step(TracerObject *t, PyObject *shown, PyObject *frame, PyObject *even
     if (full_extra == NULL) {
         goto done;
     }
-    PyObject *step_args[7] = {(PyObject *)b, event, line_number, PyTuple_GET_ITEM(taken, 0),
-                              PyTuple_GET_ITEM(taken, 1), full_extra, text_empty};
-    written = full_step(NULL, step_args, 7);
+    if (b->delta) {
+        /* the step before, as RecordWriter keeps it: (event, line, frames, heap, extra) or a Step */
+        previous = b->last != NULL && PyTuple_CheckExact(b->last) && PyTuple_GET_SIZE(b->last) == 4
+            ? PyTuple_GET_ITEM(b->last, 0) : Py_None;
+        Py_INCREF(previous);
+        if (PyTuple_CheckExact(previous) && PyTuple_GET_SIZE(previous) == 5) {
+            old_frames = PyTuple_GET_ITEM(previous, 2);
+            old_heap = PyTuple_GET_ITEM(previous, 3);
+            Py_INCREF(old_frames);
+            Py_INCREF(old_heap);
+        }
+        else if (previous != Py_None) {
+            old_frames = PyObject_GetAttr(previous, text_frames);
+            old_heap = old_frames ? PyObject_GetAttr(previous, text_heap) : NULL;
+            if (old_heap == NULL) {
+                goto done;
+            }
+        }
+        else {
+            old_frames = PyTuple_New(0);
+            old_heap = PyDict_New();
+            if (old_frames == NULL || old_heap == NULL) {
+                goto done;
+            }
+        }
+        PyObject *step_args[9] = {(PyObject *)b, event, line_number, PyTuple_GET_ITEM(taken, 0),
+                                  PyTuple_GET_ITEM(taken, 1), full_extra, text_empty, old_frames, old_heap};
+        written = delta_step(NULL, step_args, 9);
+    }
+    else {
+        PyObject *step_args[7] = {(PyObject *)b, event, line_number, PyTuple_GET_ITEM(taken, 0),
+                                  PyTuple_GET_ITEM(taken, 1), full_extra, text_empty};
+        written = full_step(NULL, step_args, 7);
+    }
     if (written == NULL) {
         goto done;
     }
@@ -1904,7 +2044,7 @@ write_top_step(TracerObject *t, PyObject *shown, PyObject *frame, PyObject *even
     PyObject *start_at = PyLong_FromSsize_t(start);
     PyObject *pieces = start_at ? PyTuple_Pack(5, event, line_number, PyTuple_GET_ITEM(taken, 0),
                                                PyTuple_GET_ITEM(taken, 1), full_extra) : NULL;
-    step = pieces ? PyTuple_Pack(4, pieces, Py_None, text_empty, start_at) : NULL;
+    step = pieces ? PyTuple_Pack(4, pieces, previous ? previous : Py_None, text_empty, start_at) : NULL;
     Py_XDECREF(start_at);
     Py_XDECREF(pieces);
     if (step == NULL) {
@@ -1924,6 +2064,9 @@ done:
     Py_XDECREF(written);
     Py_XDECREF(line_number);
     Py_XDECREF(full_extra);
+    Py_XDECREF(previous);
+    Py_XDECREF(old_frames);
+    Py_XDECREF(old_heap);
     Py_DECREF(b);
     Py_DECREF(encoder);
     Py_DECREF(ran);
@@ -2254,6 +2397,7 @@ static PyTypeObject TracerType = {
 
 static PyMethodDef methods[] = {
     {"full_step", (PyCFunction)(void (*)(void))full_step, METH_FASTCALL, NULL},
+    {"delta_step", (PyCFunction)(void (*)(void))delta_step, METH_FASTCALL, NULL},
     {"settle_heap", (PyCFunction)(void (*)(void))settle_heap, METH_FASTCALL, NULL},
     {"dict_version", dict_version, METH_O, NULL},
     {"same_items", (PyCFunction)(void (*)(void))same_items, METH_FASTCALL, NULL},
@@ -2286,6 +2430,7 @@ PyInit__speedups(void)
     }
     text_other_text = PyUnicode_InternFromString("_other_text");
     text_heap = PyUnicode_InternFromString("heap");
+    text_frames = PyUnicode_InternFromString("frames");
     text_line = PyUnicode_InternFromString("line");
     text_call = PyUnicode_InternFromString("call");
     text_return = PyUnicode_InternFromString("return");

@@ -137,6 +137,7 @@ class RecordWriter:
         self._buffer = buffer = RecordBuffer()
         buffer.budget = limits.record_bytes - _TAIL_RESERVE
         buffer.separator, buffer.opener, buffer.closer = b",", b"", b""
+        buffer.delta = encoding == "delta"
         buffer.write(b'{"encoding":"delta","steps":[' if encoding == "delta" else b'{"steps":[')
         # buffer.last: (step, the step before it, its stdout, where it starts): trailing output may join it
         self._stdout = []
@@ -147,8 +148,8 @@ class RecordWriter:
 
     @property
     def direct_buffer(self):
-        """The buffer steps in the full encoding may be written into directly, else None."""
-        return self._buffer if self._encoding == "full" and full_step is not None else None
+        """The buffer the tracer's C path writes steps into (in either encoding), or None without C."""
+        return self._buffer if full_step is not None else None
 
     def add_step(self, step, stdout):
         """Add a step; False when it would take the record past its size cap."""
@@ -176,8 +177,8 @@ class RecordWriter:
         encoding C takes the snapshot and writes the step in one call, with no
         Step made unless trailing output makes the last one be written again.
         """
-        buffer = self.direct_buffer
-        if buffer is None:
+        buffer = self._buffer
+        if self._encoding != "full" or full_step is None:
             frames, heap, return_text = encoder.snapshot(*snapshot, *returned)
             if return_text is not None:
                 extra = ',"return":' + return_text + extra
@@ -225,8 +226,10 @@ class RecordWriter:
         buffer = self._buffer
         if buffer.last is not None:
             step, previous, stdout, start = buffer.last
-            if type(step) is tuple:  # as add_snapshot keeps it
+            if type(step) is tuple:  # as add_snapshot and the C path keep it
                 step = Step(*step)
+            if type(previous) is tuple:
+                previous = Step(*previous)
             buffer.last = (step, previous, stdout + text, start)
             buffer.truncate(start)
             buffer.write(self._encoded(step, previous, stdout + text))

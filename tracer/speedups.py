@@ -61,13 +61,15 @@ except ImportError:
         the tracer's C path can add steps too: `size` of its `budget` used,
         `count` steps, the `last` one as the writer keeps it; `separator`,
         `opener` and `closer` are written between steps, before and after
-        each, and `send`, unless None, is given each step's bytes.
+        each, `send`, unless None, is given each step's bytes, and `delta`
+        says which encoding the steps are in.
         """
 
         def __init__(self):
             self._data = bytearray()
             self.size = self.budget = self.count = 0
             self.last = self.send = None
+            self.delta = False
             self.separator = self.opener = self.closer = None
 
         def open_step(self):
