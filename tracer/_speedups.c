@@ -1112,6 +1112,26 @@ static PyTypeObject BufferType = {
     .tp_as_sequence = &buffer_sequence,
 };
 
+/* Ends the step begun at `start` (unless writing it `failed` already): its
+ * extra members, its output and its closing brace. How many bytes the step
+ * is, or None with it taken back when a text holds a lone surrogate (the
+ * caller then writes it in Python). */
+static PyObject *
+end_step(BufferObject *b, Py_ssize_t start, int failed, PyObject *extra, PyObject *stdout_text)
+{
+    failed = failed || put_utf8(b, extra) < 0
+        || (PyUnicode_GET_LENGTH(stdout_text) && (PUT(",\"stdout\":") < 0 || put_utf8(b, stdout_text) < 0))
+        || PUT("}") < 0;
+    if (failed) {
+        b->length = start;
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromSsize_t(b->length - start);
+}
+
 /* full_step(buffer, event, line, frames, heap, extra, stdout_text) -> int or None:
  * writes the step in the full encoding as UTF-8 (record.full_text's text)
  * at the end of `buffer`: {"event":"E","line":N,"stack":[frames],"heap":{heap's
@@ -1140,17 +1160,8 @@ full_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int failed = digits_length == 0 || PUT("{\"event\":\"") < 0 || put_utf8(b, args[1]) < 0
         || PUT("\",\"line\":") < 0 || put_bytes(b, digits, digits_length) < 0
         || PUT(",\"stack\":[") < 0 || put_joined(b, args[3]) < 0
-        || PUT("],\"heap\":{") < 0 || put_joined(b, args[4]) < 0 || PUT("}") < 0 || put_utf8(b, args[5]) < 0
-        || (PyUnicode_GET_LENGTH(args[6]) && (PUT(",\"stdout\":") < 0 || put_utf8(b, args[6]) < 0))
-        || PUT("}") < 0;
-    if (failed) {
-        b->length = start;
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
-    }
-    return PyLong_FromSsize_t(b->length - start);
+        || PUT("],\"heap\":{") < 0 || put_joined(b, args[4]) < 0 || PUT("}") < 0;
+    return end_step(b, start, failed, args[5], args[6]);
 }
 
 /* Two texts that are the same (the same object, or equal strs). */
@@ -1246,17 +1257,7 @@ delta_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         failed = failed || PUT("]") < 0;
     }
-    failed = failed || put_utf8(b, args[5]) < 0
-        || (PyUnicode_GET_LENGTH(args[6]) && (PUT(",\"stdout\":") < 0 || put_utf8(b, args[6]) < 0))
-        || PUT("}") < 0;
-    if (failed) {
-        b->length = start;
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
-    }
-    return PyLong_FromSsize_t(b->length - start);
+    return end_step(b, start, failed, args[5], args[6]);
 }
 
 #undef PUT
