@@ -1,9 +1,9 @@
 /* The tracer's per-step work, in C (tracer/speedups.py is its Python face).
  *
  * Tracer is the trace function: for the common events (a line, a call or a
- * return of a shown frame of the program, in the record's full encoding,
- * while no limit is near) it does what Engine._on_event does without
- * running Python, and hands every other event to it.
+ * return of a shown frame of the program, in the record's format, while no
+ * limit is near) it does what Engine._on_event does without running
+ * Python, and hands every other event to it.
  *
  * At every step the tracer decides, frame by frame and heap object by heap
  * object, whether what a cached text was made of is still there: in Python
@@ -13,7 +13,7 @@
  * frames_text). What did change is written again: namespaces, scalars and
  * references here (EncoderCore), the program's objects by Python
  * (HeapEncoder). Each step's bytes are written in one pass into the
- * record's one buffer (full_step, RecordBuffer). Nothing here calls the
+ * record's one buffer (full_step, delta_step, RecordBuffer). Nothing here calls the
  * program's code. tracer/speedups.py falls back to the same work in Python
  * where this is not built; tests/test_speedups.py holds both to the same
  * bytes.
@@ -1856,7 +1856,7 @@ typedef struct {
     PyObject *latest_by_code; /* id(code) -> the id of its latest activation */
     PyObject *recursion;      /* the program's RecursionLimit: its `depth` is the most frames allowed */
     PyObject *encoder;        /* the record's EncoderCore, or None: no C path */
-    PyObject *buffer;         /* the record's RecordBuffer in the full encoding, or None: no C path */
+    PyObject *buffer;         /* the record's RecordBuffer, or None: no C path (Python Tutor's format) */
     PyObject *names_by_code;  /* id(code) -> its name's JSON text */
     PyObject *frame_text;     /* Engine._frame_text */
     PyObject *output;         /* the program's OutputCapture */
@@ -1949,7 +1949,7 @@ enter(TracerObject *t, PyObject *activations, PyObject *frame, PyObject *code_id
     return activation;
 }
 
-/* Writes the step for `frame` (on top of the shown stack) in the record's full
+/* Writes the step for `frame` (on top of the shown stack) in the buffer's
  * encoding, as Engine._record_step with RecordWriter.add_snapshot would: 1
  * when written, 0 when Python must write it (nothing written), -1 on an error. */
 static int

@@ -2,13 +2,14 @@
 
 `Tracer` is the engine's per-step state; in C it is also the trace
 function, which takes the common events (a line, a call or a return of a
-shown frame of the program, in the record's full encoding, while no limit
+shown frame of the program, in the record's format, while no limit
 is near) without running Python, and hands every other event to
 Engine._on_event, which is the same logic in Python. `EncoderCore` is
 HeapEncoder's base: heap ids, the texts of scalars and references, and a
 step's snapshot (its frames' texts and its heap) in one call;
 `RecordBuffer` holds the record's bytes and the count of its steps, and
-`full_step` writes a step into it.
+`full_step` writes a step into it (the C path writes the delta encoding's
+steps itself).
 
 `dict_version(d)` is CPython's version tag of an exact dict (it changes
 whenever the dict does), or None where it cannot be read: the caller then
