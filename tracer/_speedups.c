@@ -13,10 +13,10 @@
  * frames_text). What did change is written again: namespaces, scalars and
  * references here (EncoderCore), the program's objects by Python
  * (HeapEncoder). Each step's bytes are written in one pass into the
- * record's one buffer (full_step, delta_step, RecordBuffer). Nothing here calls the
- * program's code. tracer/speedups.py falls back to the same work in Python
- * where this is not built; tests/test_speedups.py holds both to the same
- * bytes.
+ * record's one buffer (full_step, delta_step, RecordBuffer). Nothing here
+ * calls the program's code. tracer/speedups.py falls back to the same work
+ * in Python where this is not built; tests/test_speedups.py holds both to
+ * the same bytes.
  */
 
 #define PY_SSIZE_T_CLEAN
