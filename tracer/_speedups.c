@@ -409,14 +409,6 @@ concat(PyObject *const *pieces, Py_ssize_t count)
     return text;
 }
 
-/* The decimal text of x (|x| <= MAX_EXACT_INT). */
-static PyObject *
-decimal_text(long long x)
-{
-    char digits[24];
-    return PyUnicode_FromStringAndSize(digits, put_decimal(x, digits));
-}
-
 /* The value's text when it is a scalar written as itself (an int within
  * JSON's exact range, a bool, None, a finite non-integral float, a str no
  * longer than string_cap); NULL with no error set when it is not one. */
@@ -1408,6 +1400,7 @@ refer_again(PyObject *referred, PyObject *heap, PyObject *pending)
     return 0;
 }
 
+#ifdef HAVE_VERSION_TAG
 /* The text of a function's or the module's changed namespace, as
  * Engine._frame_text writes it, learning names bound since the last step:
  * the cache entry (version, text, referred pairs); NULL with no error set
@@ -1461,6 +1454,14 @@ changed_locals(EncoderObject *e, ActivationObject *activation, PyObject *names, 
     return entry;
 }
 
+/* The decimal text of x (|x| <= MAX_EXACT_INT). */
+static PyObject *
+decimal_text(long long x)
+{
+    char digits[24];
+    return PyUnicode_FromStringAndSize(digits, put_decimal(x, digits));
+}
+
 /* A frame's text from its line and the text of its locals (reused when both are the same as last time). */
 static PyObject *
 frame_text_of(PyFrameObject *f, ActivationObject *activation, PyObject *local_values, PyObject *names_by_code)
@@ -1506,6 +1507,7 @@ frame_text_of(PyFrameObject *f, ActivationObject *activation, PyObject *local_va
     Py_INCREF(activation->frame_text);
     return activation->frame_text;
 }
+#endif
 
 /* The frame's text, as Engine._frame_text gives it: the cached text of a
  * frame that waited since the last step, or of a namespace whose version
