@@ -1970,7 +1970,7 @@ write_top_step(TracerObject *t, PyObject *shown, PyObject *frame, PyObject *even
     int result = -1;
     PyObject *taken = NULL, *written = NULL, *line_number = NULL, *step = NULL, *full_extra = NULL;
     PyObject *previous = NULL, *old_frames = NULL, *old_heap = NULL;
-    Py_ssize_t opened = b->length;
+    Py_ssize_t opened = b->length, count_before = b->count;
     PyObject *open = buffer_open_step(b, NULL);
     if (open == NULL) {
         goto done;
@@ -2063,6 +2063,9 @@ write_top_step(TracerObject *t, PyObject *shown, PyObject *frame, PyObject *even
     Py_DECREF(close);
     result = 1;
 done:
+    if (result < 0 && b->length > opened && b->count == count_before) {
+        b->length = opened;  /* an error before the step was counted: nothing of it stays */
+    }
     Py_XDECREF(taken);
     Py_XDECREF(written);
     Py_XDECREF(line_number);

@@ -320,9 +320,10 @@ class _PythonCore:
     `_reference(obj)` gives obj its heap id (once, for the whole trace) and
     puts it in this step's heap; `value_text(v)` writes a scalar or a
     reference and leaves the rest to the encoder's `_other_text`;
-    `items_text`, `members_text` and `frames_text` are the loops over a
-    list's items, a namespace and the stack (None where the C core would
-    hand the namespace back to Python).
+    `items_text` and `members_text` write a list's items and a namespace
+    (None: the caller writes it); `snapshot` takes a step's snapshot: its
+    frames' texts, a returned value's and the heap's. The C core also has
+    `frames_text` and `write_step`.
     """
 
     def _reference(self, obj):
