@@ -108,7 +108,7 @@ class Engine:
         sys.stdin, sys.stdout, sys.stderr = self._environment.stdin, self._output, self._output
         sys.unraisablehook = _unraisable_hook(saved_unraisable_hook)
         sys.setrecursionlimit(_stack_depth() + _RECURSION_CEILING + _RECURSION_HEADROOM)
-        self._deadline = self._core.deadline = time.monotonic() + self._limits.time_seconds
+        self._core.deadline = time.monotonic() + self._limits.time_seconds
         watchdog = _Watchdog(self)
         warning_filters = warnings.catch_warnings()
         warning_filters.__enter__()
@@ -194,6 +194,11 @@ class Engine:
         for constant in code.co_consts:
             if type(constant) is types.CodeType:
                 self._collect_codes(constant, inner_parent)
+
+    @property
+    def deadline(self):
+        """When the program must stop, on time.monotonic()'s clock."""
+        return self._core.deadline
 
     def resume_tracing(self):
         """Turn tracing back on after StopProgram was raised; see StopProgram."""
@@ -311,7 +316,7 @@ class Engine:
             self._stop_with("step_limit")
         if self._output.overflowed:
             self._stop_with("output_limit")
-        if time.monotonic() > self._deadline:
+        if time.monotonic() > core.deadline:
             self._stop_with("time_limit")
         core.frame = frame
         shown = self._shown
@@ -488,7 +493,7 @@ class _Watchdog:
 
     def _watch(self):
         engine = self._engine
-        if self._done.wait(max(engine._deadline - time.monotonic(), 0)):
+        if self._done.wait(max(engine.deadline - time.monotonic(), 0)):
             return
         engine._mark_stopped("time_limit")
         while not self._done.is_set():
