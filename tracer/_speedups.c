@@ -1778,48 +1778,6 @@ snapshot(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
     return snapshot_of(e, args, nargs == 6 ? args[5] : NULL);
 }
 
-/* encoder.write_step(buffer, event, line, chain, step, ran, names_by_code, python_frame_text, extra,
- *                    stdout_text[, returned]) -> (written, frames, heap, return_text)
- * The step's snapshot, as `snapshot` takes it, written at the end of
- * `buffer` in the full encoding as full_step writes it, with `,"return":`
- * and the returned value's text before `extra` when a value is given.
- * `written` is how many bytes, or None (nothing written) where the caller
- * must write the step in Python (a text holds a lone surrogate). */
-static PyObject *
-write_step(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
-{
-    if ((nargs != 10 && nargs != 11) || !Py_IS_TYPE(args[0], &BufferType) || !PyUnicode_CheckExact(args[1])
-            || !PyLong_CheckExact(args[2]) || !PyUnicode_CheckExact(args[8]) || !PyUnicode_CheckExact(args[9])) {
-        PyErr_SetString(PyExc_TypeError,
-                        "write_step(RecordBuffer, str, int, list, int, tuple, dict, callable, str, str[, object])");
-        return NULL;
-    }
-    PyObject *taken = snapshot_of(e, args + 3, nargs == 11 ? args[10] : NULL);
-    if (taken == NULL) {
-        return NULL;
-    }
-    PyObject *extra = args[8];
-    Py_INCREF(extra);
-    PyObject *return_text = PyTuple_GET_ITEM(taken, 2);
-    if (return_text != Py_None) {
-        PyObject *pieces[3] = {text_return_member, return_text, extra};
-        PyObject *member = concat(pieces, 3);
-        Py_SETREF(extra, member);
-    }
-    PyObject *written = NULL;
-    if (extra != NULL) {
-        PyObject *step_args[7] = {args[0], args[1], args[2], PyTuple_GET_ITEM(taken, 0), PyTuple_GET_ITEM(taken, 1),
-                                  extra, args[9]};
-        written = full_step(NULL, step_args, 7);
-        Py_DECREF(extra);
-    }
-    PyObject *result = written ? PyTuple_Pack(4, written, PyTuple_GET_ITEM(taken, 0), PyTuple_GET_ITEM(taken, 1),
-                                              return_text) : NULL;
-    Py_XDECREF(written);
-    Py_DECREF(taken);
-    return result;
-}
-
 static PyMethodDef encoder_methods[] = {
     {"_reference", (PyCFunction)encoder_reference_method, METH_O, NULL},
     {"value_text", (PyCFunction)encoder_value_text_method, METH_O, NULL},
@@ -1827,7 +1785,6 @@ static PyMethodDef encoder_methods[] = {
     {"members_text", (PyCFunction)(void (*)(void))members_text, METH_FASTCALL, NULL},
     {"frames_text", (PyCFunction)(void (*)(void))frames_text, METH_FASTCALL, NULL},
     {"snapshot", (PyCFunction)(void (*)(void))snapshot, METH_FASTCALL, NULL},
-    {"write_step", (PyCFunction)(void (*)(void))write_step, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,7 +11,7 @@ import json
 import json.encoder
 import re
 
-from .speedups import RecordBuffer, full_step
+from .speedups import RecordBuffer, delta_step, full_step
 
 ENCODINGS = ("full", "delta")
 
@@ -155,62 +155,47 @@ class RecordWriter:
         """Add a step; False when it would take the record past its size cap."""
         buffer = self._buffer
         previous = buffer.last[0] if buffer.last is not None else None
-        if type(previous) is tuple:  # as add_snapshot keeps it
+        if type(previous) is tuple:  # as the tracer's C path keeps it
             previous = Step(*previous)
         stdout_text = encode_string(stdout) if stdout else ""
         opened = len(buffer)
         buffer.open_step()
         start = len(buffer)
         written = None
-        if self._encoding == "full" and full_step is not None:  # written in C, in one go
-            written = full_step(buffer, step.event, step.line, step.frames, step.heap, step.extra, stdout_text)
+        if full_step is not None:  # written in C, in one go, as the tracer's C path writes it
+            if self._encoding == "full":
+                written = full_step(buffer, step.event, step.line, step.frames, step.heap, step.extra, stdout_text)
+            else:
+                written = delta_step(buffer, step.event, step.line, step.frames, step.heap, step.extra, stdout_text,
+                                     previous.frames if previous is not None else (),
+                                     previous.heap if previous is not None else {})
         if written is None:
             encoded = self._encoded(step, previous, stdout)
             buffer.write(encoded)
             written = len(encoded)
-        return self._added(written, stdout, stdout_text, opened, (step, previous, stdout, start))
-
-    def add_snapshot(self, encoder, event, line, snapshot, extra, stdout, *returned):
-        """Take the step's snapshot (encoder.snapshot's arguments) and add it, as add_step does.
-
-        `extra` follows the return value, if one is given. In the full
-        encoding C takes the snapshot and writes the step in one call, with no
-        Step made unless trailing output makes the last one be written again.
-        """
-        buffer = self._buffer
-        if self._encoding != "full" or full_step is None:
-            frames, heap, return_text = encoder.snapshot(*snapshot, *returned)
-            if return_text is not None:
-                extra = ',"return":' + return_text + extra
-            return self.add_step(Step(event, line, frames, heap, extra), stdout)
-        stdout_text = encode_string(stdout) if stdout else ""
-        opened = len(buffer)
-        buffer.open_step()
-        start = len(buffer)
-        written, frames, heap, return_text = encoder.write_step(buffer, event, line, *snapshot, extra, stdout_text,
-                                                                *returned)
-        if return_text is not None:
-            extra = ',"return":' + return_text + extra
-        if written is None:
-            buffer.truncate(opened)
-            return self.add_step(Step(event, line, frames, heap, extra), stdout)
-        return self._added(written, stdout, stdout_text, opened, ((event, line, frames, heap, extra), None, stdout, start))
-
-    def _added(self, written, stdout, stdout_text, opened, last):
-        """Count a step just written, or take it back (False) past the cap."""
-        buffer = self._buffer
         # the step, its output once more in the record's stdout, a comma
         added = written + len(stdout_text) + 1
         if buffer.size + added > buffer.budget:
             buffer.truncate(opened)
             return False
-        buffer.last = last
+        buffer.last = (step, previous, stdout, start)
         buffer.size += added
         buffer.count += 1
         if stdout:
             self._stdout.append(stdout)
         buffer.close_step()
         return True
+
+    def add_snapshot(self, encoder, event, line, snapshot, extra, stdout, *returned):
+        """Take the step's snapshot (encoder.snapshot's arguments) and add it, as add_step does.
+
+        `extra` follows the return value, if one is given. (The tracer's C
+        path does the same for the common events, without a Step.)
+        """
+        frames, heap, return_text = encoder.snapshot(*snapshot, *returned)
+        if return_text is not None:
+            extra = ',"return":' + return_text + extra
+        return self.add_step(Step(event, line, frames, heap, extra), stdout)
 
     def _encoded(self, step, previous, stdout):
         text = self._render(step, previous, stdout)
@@ -226,7 +211,7 @@ class RecordWriter:
         buffer = self._buffer
         if buffer.last is not None:
             step, previous, stdout, start = buffer.last
-            if type(step) is tuple:  # as add_snapshot and the C path keep it
+            if type(step) is tuple:  # as the tracer's C path keeps it
                 step = Step(*step)
             if type(previous) is tuple:
                 previous = Step(*previous)

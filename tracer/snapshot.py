@@ -323,7 +323,7 @@ class _PythonCore:
     `items_text` and `members_text` write a list's items and a namespace
     (None: the caller writes it); `snapshot` takes a step's snapshot: its
     frames' texts, a returned value's and the heap's. The C core also has
-    `frames_text` and `write_step`.
+    `frames_text`.
     """
 
     def _reference(self, obj):

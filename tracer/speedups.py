@@ -8,8 +8,7 @@ Engine._on_event, which is the same logic in Python. `EncoderCore` is
 HeapEncoder's base: heap ids, the texts of scalars and references, and a
 step's snapshot (its frames' texts and its heap) in one call;
 `RecordBuffer` holds the record's bytes and the count of its steps, and
-`full_step` writes a step into it (the C path writes the delta encoding's
-steps itself).
+`full_step` and `delta_step` write a step into it in either encoding.
 
 `dict_version(d)` is CPython's version tag of an exact dict (it changes
 whenever the dict does), or None where it cannot be read: the caller then
@@ -18,7 +17,7 @@ fingerprints the dict's keys and values instead. `same_items` and
 ints of one value as the same: their text is) and never call `__eq__`.
 `settle_heap` is HeapEncoder.heap's loop for what has not changed.
 
-Where C is not built, EncoderCore, settle_heap and full_step are None (their
+Where C is not built, EncoderCore, settle_heap, full_step and delta_step are None (their
 callers run their own Python: snapshot._PythonCore, ...), and the classes
 below stand in. Both give the same record, byte for byte
 (tests/test_speedups.py).
@@ -30,14 +29,14 @@ import os
 try:
     if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench
         raise ImportError("TRACER_SPEEDUPS=0")
-    from tracer._speedups import (Activation, EncoderCore, RecordBuffer, Tracer, dict_version, full_step,
-                                  same_items, same_objects, settle_heap)
+    from tracer._speedups import (Activation, EncoderCore, RecordBuffer, Tracer, delta_step, dict_version,
+                                  full_step, same_items, same_objects, settle_heap)
     NATIVE = True
 except ImportError:
     NATIVE = False
 
     # their callers run their own Python loops instead
-    EncoderCore = settle_heap = full_step = None
+    EncoderCore = settle_heap = full_step = delta_step = None
 
     class Tracer:
         """The engine's per-step state; in C, also the trace function, which takes line steps itself."""
