@@ -23,6 +23,20 @@ ALLOWED_MODULES = (
 # code under the tracer and never changes sys.modules.
 _MODULES = {name: importlib.import_module(name) for name in ALLOWED_MODULES if name != "sys"}
 
+# What the allowed modules import only when first used (datetime.strptime,
+# str.encode("idna"), ...). The sandbox's children have an empty filesystem:
+# the fork server imports these beforehand so that such a call works there.
+_LAZY_DEPENDENCIES = ("_strptime",) + tuple("encodings." + name for name in (
+    "idna", "punycode", "utf_16", "utf_16_le", "utf_16_be", "utf_32", "utf_32_le", "utf_32_be",
+    "utf_7", "utf_8_sig", "latin_1", "cp1252", "cp437", "iso8859_15", "mac_roman", "charmap",
+    "unicode_escape", "raw_unicode_escape", "hex_codec", "base64_codec", "rot_13"))
+
+
+def import_lazy_dependencies():
+    for name in _LAZY_DEPENDENCIES:
+        importlib.import_module(name)
+
+
 _ALLOWED_TEXT = ", ".join(name for name in ALLOWED_MODULES if name != "__future__")
 
 

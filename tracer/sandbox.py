@@ -18,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 
+from . import kernel
+from .canary import REQUIRED
 from .limits import limits_for
 from .outcome import stopped
 from .pythontutor import STEP_EVENTS, finish_trace
@@ -28,6 +30,7 @@ _EVENTS = {"call", "line", "return", "exception"}
 _STATUSES = {"ok", "exception", "syntax_error", "step_limit", "time_limit", "memory_limit",
              "output_limit", "crash"}
 _GRACE_SECONDS = 1.0
+_PASSED_TO_SERVER = ("TRACER_SPEEDUPS",)
 _REPLY_MARGIN = 1024 * 1024
 
 log = logging.getLogger("tracer.sandbox")
@@ -47,7 +50,7 @@ class Sandbox:
         self.concurrency = _setting("TRACER_CONCURRENCY", 2)
         self.memory_bytes = _setting("TRACER_MEMORY_MB", 160) * 1024 * 1024
         self._slots = threading.BoundedSemaphore(self.concurrency)
-        self._control_lock = threading.Lock()
+        self._control_lock = threading.RLock()  # start() runs the canary through _hand_over
         self._process = None
         self._control = None
         self.layers = {}
@@ -56,28 +59,39 @@ class Sandbox:
     # -- starting
 
     def start(self):
+        with self._control_lock:
+            self._start()
+
+    def _start(self):
+        # The children run as this service's uid where it is not root: they must
+        # not be able to read its memory or /proc files (ptrace rules, /proc/PID/mem).
+        kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
         time_seconds = limits_for().time_seconds
         settings = {"cpu_seconds": time_seconds + 2, "memory_bytes": self.memory_bytes}
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         code = f"import sys; sys.path.insert(0, {_ROOT!r}); from tracer.forkserver import main; main()"
         # -I less its -E: -s -P, and an environment with nothing but a fixed hash
         # seed, so a program's sets and dicts of strings come out the same on
-        # every run (Python Tutor's traces are made with PYTHONHASHSEED=0 too).
+        # every run (Python Tutor's traces are made with PYTHONHASHSEED=0 too),
+        # and the choice of the Python fallback where it is asked for.
+        env = {"PYTHONHASHSEED": "0"}
+        env.update({name: os.environ[name] for name in _PASSED_TO_SERVER if name in os.environ})
         self._process = subprocess.Popen(
             [sys.executable, "-s", "-P", "-c", code, str(theirs.fileno()), json.dumps(settings)],
-            env={"PYTHONHASHSEED": "0"}, cwd="/", pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+            env=env, cwd="/", pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL)
         theirs.close()
         self._control = ours
         self.layers = self._canary()
-        missing = [name for name in ("seccomp", "no_new_privs", "sockets_refused", "memory_limited")
-                   if not self.layers.get(name)]
+        missing = [name for name in REQUIRED if not self.layers.get(name)]
         if missing:
-            self.stop()
+            self._stop()
             log.error("sandbox refuses to run programs: %s do not hold (%s)", ", ".join(missing), self.layers)
             raise SandboxUnavailable("the sandbox is not available here: " + ", ".join(missing) + " missing")
         log.info("sandbox layers: %s; C loops: %s", self.layers,
                  "yes" if self.speedups else "no, the Python fallback (slower)")
+        for message in stand_ins(self.layers):
+            log.warning("sandbox: %s", message)
 
     def _canary(self):
         reply = _CanaryReply()
@@ -92,6 +106,10 @@ class Sandbox:
         return reply.layers
 
     def stop(self):
+        with self._control_lock:
+            self._stop()
+
+    def _stop(self):
         if self._control is not None:
             self._control.close()
         if self._process is not None:
@@ -131,7 +149,11 @@ class Sandbox:
             return _read_reply(mine, reply, deadline, byte_cap, step_cap)
 
     def _hand_over(self, kind, connection):
-        """Give the fork server a connection to fork a child for; restart it once if it died."""
+        """Give the fork server a connection to fork a child for; restart it once if it died.
+
+        All under one lock: of two requests that find the server dead, the first
+        restarts it and the second then uses the new one.
+        """
         with self._control_lock:
             try:
                 socket.send_fds(self._control, [kind], [connection.fileno()])
@@ -140,10 +162,28 @@ class Sandbox:
                 if kind == b"c":  # the canary itself: the server never came up
                     raise
                 log.error("the fork server is gone (%s): starting a new one", error)
-        self.stop()
-        self.start()
-        with self._control_lock:
+            self._stop()
+            self._start()
             socket.send_fds(self._control, [kind], [connection.fileno()])
+
+
+def stand_ins(layers):
+    """What stands in for each layer this environment could not give, in words for the log."""
+    messages = []
+    if layers.get("filesystem") == "none":
+        messages.append("no mount namespace or chroot here: the child's Landlock ruleset is what hides the "
+                        "host's files")
+    if layers.get("landlock", 0) == 0:
+        messages.append("no Landlock here: the empty root (%s) hides the host's files, seccomp refuses "
+                        "sockets and signals" % layers.get("filesystem"))
+    if not layers.get("user_namespace"):
+        messages.append("no user namespace here: %s" % (
+            "the children run as nobody (65534)" if layers.get("uid") != os.getuid()
+            else "the children share the service's uid; the service and the fork server are non-dumpable, "
+                 "seccomp refuses ptrace, process_vm_readv and signals"))
+    if not layers.get("network_namespace"):
+        messages.append("no network namespace here: seccomp refuses every socket")
+    return messages
 
 
 def _read_reply(connection, reply, deadline, byte_cap, step_cap):

@@ -1,0 +1,106 @@
+"""The few Linux calls the sandbox makes that `os` does not offer, through libc.
+
+Each raises OSError (with the kernel's errno) when the kernel refuses; none
+needs a library beyond libc, so the runtime works wherever CPython does.
+"""
+
+import ctypes
+import os
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+# prctl options
+PR_GET_DUMPABLE = 3
+PR_SET_DUMPABLE = 4
+PR_GET_NAME = 16
+PR_GET_SECCOMP = 21
+PR_SET_SECCOMP = 22
+PR_CAPBSET_READ = 23
+PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
+
+# unshare flags
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+
+# mount flags
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+MNT_DETACH = 2
+
+_SYS_PIVOT_ROOT = 155
+_SYS_CAPGET = 125
+_SYS_CAPSET = 126
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def _check(result, what):
+    if result < 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+    return result
+
+
+def prctl(option, argument=0, pointer=None):
+    """prctl(option, argument, ...); `pointer` (a ctypes object) is passed by reference."""
+    third = ctypes.byref(pointer) if pointer is not None else ctypes.c_ulong(0)
+    return _check(_libc.prctl(option, ctypes.c_ulong(argument), third, ctypes.c_ulong(0),
+                              ctypes.c_ulong(0)), f"prctl({option})")
+
+
+def unshare(flags):
+    _check(_libc.unshare(flags), f"unshare({flags:#x})")
+
+
+def mount(source, target, kind, flags, data=None):
+    _check(_libc.mount(_bytes(source), _bytes(target), _bytes(kind), ctypes.c_ulong(flags), _bytes(data)),
+           f"mount({target})")
+
+
+def umount(target, flags=0):
+    _check(_libc.umount2(_bytes(target), flags), f"umount({target})")
+
+
+def pivot_root(new_root, put_old):
+    _check(_libc.syscall(_SYS_PIVOT_ROOT, _bytes(new_root), _bytes(put_old)), "pivot_root")
+
+
+def drop_capabilities():
+    """Empty effective, permitted and inheritable sets (the ones a user namespace's creator holds)."""
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.syscall(_SYS_CAPSET, header, data), "capset")
+
+
+def syscall(number, *arguments):
+    """A raw syscall with integer or pointer arguments; its result (negative results raise)."""
+    return _check(_libc.syscall(number, *arguments), f"syscall({number})")
+
+
+def raw_syscall(number, *arguments):
+    """A raw syscall's result and errno, never raising: for attempts that should fail."""
+    ctypes.set_errno(0)
+    result = _libc.syscall(number, *arguments)
+    return result, ctypes.get_errno()
+
+
+def _bytes(value):
+    return value.encode() if isinstance(value, str) else value
+
+
+def effective_capabilities():
+    """This process's effective capability set, as a bit mask (capget)."""
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.syscall(_SYS_CAPGET, header, data), "capget")
+    return data[0] | (data[3] << 32)
