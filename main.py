@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import json
+import logging
 import re
 import threading
 from pathlib import Path
@@ -20,8 +21,25 @@ CORS_HEADERS = {
 }
 
 
+log = logging.getLogger("tracer.service")
+
+
 def service(request):
-    """functions-framework entry point (`--target service`)."""
+    """functions-framework entry point (`--target service`).
+
+    Whatever fails inside the service is still answered as JSON with the CORS
+    headers (and logged), never with the framework's HTML 500.
+    """
+    try:
+        return _serve(request)
+    except Exception:
+        log.exception("internal error while answering %s %s", request.method, request.path)
+        body = {"error": {"code": "internal_error",
+                          "message": "the service failed while answering this request; it has been logged"}}
+        return _response(json.dumps(body).encode(), 500)
+
+
+def _serve(request):
     try:
         if request.method == "OPTIONS":
             return _response(b"", 204)

@@ -29,6 +29,13 @@ def _free_port():
 @contextlib.contextmanager
 def start_emulator(env=None):
     """functions-framework on a free 127.0.0.1 port; yields its URL, stops it after."""
+    with start_emulator_process(env) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def start_emulator_process(env=None):
+    """As start_emulator, yielding the URL and the process (the leader of its own session)."""
     port = _free_port()
     executable = Path(sys.executable).with_name("functions-framework")
     process = subprocess.Popen(
@@ -45,7 +52,7 @@ def start_emulator(env=None):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the emulator did not start: " + process.stderr.read().decode())
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/"
+        yield f"http://127.0.0.1:{port}/", process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)

@@ -22,11 +22,14 @@ ALLOWED_MODULES = (
 # Imported once, with the tracer, so a program's import never runs module
 # code under the tracer and never changes sys.modules.
 _MODULES = {name: importlib.import_module(name) for name in ALLOWED_MODULES if name != "sys"}
+# Imported by the C code of an allowed module through the program's own
+# __import__ (datetime.strptime, time.strptime): allowed, though not offered.
+_MODULES["_strptime"] = importlib.import_module("_strptime")
 
-# What the allowed modules import only when first used (datetime.strptime,
-# str.encode("idna"), ...). The sandbox's children have an empty filesystem:
+# What the codec registry imports only when an encoding is first used
+# (str.encode("idna"), bytes.decode("utf-16"), ...). The sandbox's children have an empty filesystem:
 # the fork server imports these beforehand so that such a call works there.
-_LAZY_DEPENDENCIES = ("_strptime",) + tuple("encodings." + name for name in (
+_LAZY_DEPENDENCIES = tuple("encodings." + name for name in (
     "idna", "punycode", "utf_16", "utf_16_le", "utf_16_be", "utf_32", "utf_32_le", "utf_32_be",
     "utf_7", "utf_8_sig", "latin_1", "cp1252", "cp437", "iso8859_15", "mac_roman", "charmap",
     "unicode_escape", "raw_unicode_escape", "hex_codec", "base64_codec", "rot_13"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import check_record
-from tests.test_emulator import request, start_emulator
+from tests.test_emulator import request, start_emulator_process
 
 SECRET = "tracer-secret-5be1c0ffee"
 
@@ -26,6 +26,7 @@ ESCAPE = (
     "real_sys = g['sys']\n"
     "b = g['__builtins__']\n"
     "real_import = b['__import__'] if type(b) is dict else b.__import__\n"
+    "real_open = b['open'] if type(b) is dict else b.open\n"
     "del s, g, b\n"
     "def attempt(f):\n"
     "    try:\n"
@@ -36,10 +37,34 @@ ESCAPE = (
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def emulator():
     env = dict(os.environ, TRACER_SECRET_TOKEN=SECRET, TRACER_TIME_SECONDS="2", TRACER_MEMORY_MB="256")
-    with start_emulator(env) as url:
-        yield url
+    with start_emulator_process(env) as (url, process):
+        yield url, process
+
+
+@pytest.fixture(scope="module")
+def server(emulator):
+    return emulator[0]
+
+
+@pytest.fixture(scope="module")
+def service_pids(server, emulator):
+    """The service's processes (its session: the framework, its workers, the fork server), once
+    the fork server is up; each holds SECRET in its environment."""
+    still_serving(server)
+    session = emulator[1].pid
+    pids = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == session:  # the fourth field after the name: the session id
+            pids.append(int(name))
+    assert len(pids) >= 2, pids  # at least the framework and the fork server
+    return pids
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +93,23 @@ def still_serving(server):
     assert record["outcome"]["status"] == "ok" and record["stdout"] == "3\n"
 
 
+def _every_pid():
+    """Every process on this machine (or in this gVisor sandbox), as the tests see them."""
+    return sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
+
+
+def heap_items(record, value):
+    """The items of the list or tuple `value` refers to, at the last step."""
+    return record["steps"][-1]["heap"][str(value["ref"])]["items"]
+
+
+def result_of(record):
+    """The items of the program's `r` at its end."""
+    names = locals_at_end(record)
+    assert names.get("r") is not None, record["outcome"]
+    return heap_items(record, names["r"])
+
+
 def locals_at_end(record):
     return record["steps"][-1]["stack"][0]["locals"] if record["steps"] else {}
 
@@ -81,17 +123,54 @@ ATTEMPTS = [
     ("thread", "r = attempt(lambda: real_import('threading').Thread(target=print).start())", "refused"),
     ("execv", "r = attempt(lambda: os.execv('/bin/sh', ['sh', '-c', 'touch {dir}/exec']))", "no_file:exec"),
     ("posix_spawn", "r = attempt(lambda: os.posix_spawn('/bin/touch', ['touch', '{dir}/spawn'], {{}}))", "no_file:spawn"),
-    ("write_file", "r = attempt(lambda: open('{dir}/written', 'w').write('x'))", "no_file:written"),
+    ("write_file", "r = attempt(lambda: real_open('{dir}/written', 'w').write('x'))", "no_file:written"),
     ("create_os_open", "r = attempt(lambda: os.open('{dir}/created', os.O_CREAT | os.O_WRONLY))", "no_file:created"),
-    ("truncate", "r = attempt(lambda: open('{dir}/existing', 'r+'))", "intact:existing"),
+    ("truncate", "r = attempt(lambda: real_open('{dir}/existing', 'r+').truncate(0))", "intact:existing"),
     ("os_truncate", "r = attempt(lambda: os.truncate('{dir}/existing', 0))", "intact:existing"),
     ("unlink", "r = attempt(lambda: os.unlink('{dir}/existing'))", "intact:existing"),
     ("rename", "r = attempt(lambda: os.rename('{dir}/existing', '{dir}/moved'))", "intact:existing"),
     ("mkdir", "r = attempt(lambda: os.mkdir('{dir}/made'))", "no_file:made"),
-    ("read_secret_file", "r = attempt(lambda: open('{dir}/secret').read())", "refused"),
+    ("read_secret_file", "r = attempt(lambda: real_open('{dir}/secret').read())", "refused"),
+    ("read_existing_file", "r = attempt(lambda: real_open('{dir}/existing').read())", "refused"),
     ("environ", "r = dict(os.environ)\nprint(r)", "no_secret"),
-    ("proc_environ", "out = []\nfor pid in os.listdir('/proc'):\n    if pid.isdigit():\n"
-                     "        out.append(attempt(lambda: open(f'/proc/{{pid}}/environ').read()))\nprint(out)", "no_secret"),
+    # the host's filesystem and processes are not in view
+    ("list_root", "r = attempt(lambda: os.listdir('/'))", "nothing"),
+    ("list_tmp", "r = attempt(lambda: os.listdir('/tmp'))", "refused"),
+    ("list_test_dir", "r = attempt(lambda: os.listdir('{dir}'))", "refused"),
+    ("list_home", "r = attempt(lambda: os.listdir('/home'))", "refused"),
+    ("list_proc", "r = attempt(lambda: os.listdir('/proc'))", "refused"),
+    ("walk_up", "r = attempt(lambda: os.listdir('/../../..'))", "nothing"),
+    ("read_etc_passwd", "r = attempt(lambda: real_open('/etc/passwd').read())", "refused"),
+    ("read_etc_hostname", "r = attempt(lambda: real_open('/etc/hostname').read())", "refused"),
+    ("read_self_maps", "r = attempt(lambda: real_open('/proc/self/maps').read())", "refused"),
+    ("read_interpreter", "r = attempt(lambda: real_open(real_sys.executable, 'rb').read(4))", "refused"),
+    ("read_tracer_source", "r = attempt(lambda: real_open(real_sys.modules['tracer'].__file__).read())", "refused"),
+    ("proc_1_cmdline", "r = attempt(lambda: real_open('/proc/1/cmdline', 'rb').read())", "refused"),
+    ("every_pid_cmdline", "r = [attempt(lambda: os.read(os.open(f'/proc/{{pid}}/cmdline', 0), 4096)) "
+                          "for pid in {every_pid}]", "all_refused"),
+    ("service_proc_files", "r = [attempt(lambda: real_open(f'/proc/{{pid}}/{{name}}', 'rb').read()) "
+                           "for pid in {pids} + [os.getppid()] for name in ('environ', 'cmdline', 'maps', 'mem')]",
+     "all_refused"),
+    ("service_mem_by_address", "r = []\nfor pid in {pids} + [os.getppid()]:\n"
+                               "    fd = attempt(lambda: os.open(f'/proc/{{pid}}/mem', 0))\n"
+                               "    r.append(fd)\n"
+                               "    if fd[0] == 'done':\n        r.append(('done', os.pread(fd[1], 64, 0x400000)))",
+     "all_refused"),
+    ("service_memory_by_syscall", "c = real_import('ctypes')\nlibc = c.CDLL(None, use_errno=True)\n"
+                                  "class V(c.Structure):\n    _fields_ = [('b', c.c_void_p), ('n', c.c_size_t)]\n"
+                                  "buf = c.create_string_buffer(4096)\nr = []\n"
+                                  "for pid in {pids} + [os.getppid()]:\n"
+                                  "    mine, theirs = V(c.cast(buf, c.c_void_p), 4096), V(c.cast(buf, c.c_void_p), 4096)\n"
+                                  "    n = libc.syscall(310, pid, c.byref(mine), 1, c.byref(theirs), 1, 0)\n"
+                                  "    r.append(('refused', c.get_errno()) if n < 0 else ('done', buf.raw[:n]))\n"
+                                  "    n = libc.ptrace(16, pid, 0, 0)\n"
+                                  "    r.append(('refused', c.get_errno()) if n < 0 else ('done', n))\n"
+                                  "del buf, mine, theirs", "all_refused"),
+    ("unlisted_syscalls", "c = real_import('ctypes').CDLL(None, use_errno=True)\n"
+                          "r = [c.syscall(n, 0, 0, 0, 0, 0, 0) for n in (250, 298, 319, 323, 321, 425, 310, 440, 999)]\n"
+                          "r = [('refused', n) if n < 0 else ('done', n) for n in r]", "all_refused"),
+    ("proc_environ", "out = []\nfor pid in {pids} + [os.getppid(), 1]:\n"
+                     "    out.append(attempt(lambda: real_open(f'/proc/{{pid}}/environ').read()))\nprint(out)", "no_secret"),
     ("tcp_connect", "s = attempt(lambda: real_import('socket').create_connection(('127.0.0.1', {tcp})))", "no_tcp"),
     ("udp_send", "sk = real_import('socket')\n"
                  "r = attempt(lambda: sk.socket(sk.AF_INET, sk.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', {udp})))", "no_udp"),
@@ -136,15 +215,18 @@ ATTEMPTS = [
 
 
 @pytest.mark.parametrize("name, program, expectation", ATTEMPTS, ids=[a[0] for a in ATTEMPTS])
-def test_hostile_program_has_no_effect(server, listeners, tmp_path, name, program, expectation):
+def test_hostile_program_has_no_effect(server, service_pids, listeners, tmp_path, name, program, expectation):
     tcp, udp = listeners
     os.chmod(tmp_path, 0o777)
     (tmp_path / "existing").write_text("keep")
     os.chmod(tmp_path / "existing", 0o666)
     (tmp_path / "secret").write_text(SECRET)
     os.chmod(tmp_path / "secret", 0o600)
-    source = ESCAPE + program.format(dir=tmp_path, tcp=tcp.getsockname()[1], udp=udp.getsockname()[1])
-    record = trace(server, source)
+    source = ESCAPE + program.format(dir=tmp_path, tcp=tcp.getsockname()[1], udp=udp.getsockname()[1],
+                                     pids=service_pids, every_pid=_every_pid())
+    if expectation == "all_refused":  # r's attempts that were not refused, and how many were made
+        source += "\nn = len(r)\nr = [x for x in r if x[0] != 'refused']\n"
+    record = trace(server, source, steps=10000 if name == "every_pid_cmdline" else 300)
     kind, _, detail = expectation.partition(":")
     names = locals_at_end(record)
     if kind == "no_file":
@@ -152,9 +234,14 @@ def test_hostile_program_has_no_effect(server, listeners, tmp_path, name, progra
     elif kind == "intact":
         assert (tmp_path / detail).read_text() == "keep"
     elif kind == "refused":
-        assert names.get("r") is not None
-        result = record["steps"][-1]["heap"][str(names["r"]["ref"])]["items"]
-        assert result[0] == "refused", result
+        assert result_of(record)[0] == "refused", result_of(record)
+    elif kind == "nothing":  # refused, or an empty listing
+        result = result_of(record)
+        assert result[0] == "refused" or result[1] == {"ref": result[1]["ref"]} and not heap_items(
+            record, result[1]), result
+    elif kind == "all_refused":
+        assert names["n"] > 0 and result_of(record) == [], [heap_items(record, x) for x in result_of(record)]
+        assert SECRET not in json.dumps(record)
     elif kind == "no_secret":
         assert SECRET not in json.dumps(record)
     elif kind == "no_tcp":
