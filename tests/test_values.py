@@ -96,3 +96,13 @@ def test_a_metaclass_eq_is_never_called_while_snapshotting():
     record = run(source)
     assert record["outcome"]["status"] == "ok" and record["stdout"] == "[]\n"
     assert tracer.trace(source, format="pythontutor")["trace"][-1]["stdout"] == "[]\n"
+
+
+def test_a_class_without_a_module_is_shown_without_an_error():
+    """A class made where globals have no __name__ has no __module__ (reading it raises
+    AttributeError); the snapshot must not raise that into the program."""
+    source = ("namespace = {}\nexec(\"Made = type('Made', (), {})\", namespace)\n"
+              "Made = namespace.pop('Made')\nthing = Made()\ndone = True\n")
+    record = run(source)
+    assert record["outcome"]["status"] == "ok", record["outcome"]
+    assert record["steps"][-1]["stack"][0]["locals"]["done"] is True

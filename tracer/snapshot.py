@@ -31,7 +31,7 @@ _CO_VARKEYWORDS = 0x08
 
 _type_name = type.__dict__["__name__"].__get__
 _type_qualname = type.__dict__["__qualname__"].__get__
-_type_module = type.__dict__["__module__"].__get__
+_type_module_attribute = type.__dict__["__module__"].__get__
 _type_mro = type.__dict__["__mro__"].__get__
 _type_bases = type.__dict__["__bases__"].__get__
 _type_dict = type.__dict__["__dict__"].__get__
@@ -41,6 +41,15 @@ _exception_args = BaseException.__dict__["args"].__get__
 _dict_items = dict.items
 _dict_get = dict.get
 _tuple_items = tuple.__iter__
+
+
+def _type_module(cls):
+    """The class's __module__, None where it has none (a heap type made in C without one,
+    such as ctypes' array types, raises AttributeError: the program must not see it)."""
+    try:
+        return _type_module_attribute(cls)
+    except AttributeError:
+        return None
 
 
 def type_name(cls):
