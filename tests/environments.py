@@ -18,6 +18,7 @@ import pwd
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +33,7 @@ _PACKAGES = ("functions-framework", "flask", "werkzeug", "gunicorn", "pytest", "
 _PROJECT_PARTS = ("main.py", "Makefile", "requirements.txt", "tracer", "res", "tests")
 
 
-def run_security_suite(environment, work_dir):
+def run_security_suite(environment):
     """Run tests/security in `environment`; the finished process, its output in stdout."""
     command = ["-m", "pytest", "-q", "-p", "no:cacheprovider", *SECURITY_TESTS]
     if environment == "gvisor":
@@ -42,12 +43,17 @@ def run_security_suite(environment, work_dir):
     if environment == "unprivileged":
         user = _test_user()
         venv = _system_venv()
-        project = _readable_copy(work_dir, user)
-        env = {"PATH": f"{venv}/bin:/usr/bin:/bin", "HOME": str(project), "LANG": "C.UTF-8",
-               "TRACER_TEST_ENVIRONMENT": "unprivileged"}
-        return subprocess.run([f"{venv}/bin/python", *command], cwd=project, env=env, user=user.pw_uid,
-                              group=user.pw_gid, extra_groups=[], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=1200)
+        # not under pytest's own temporary directory: only root may enter that one
+        work_dir = tempfile.mkdtemp(prefix="tracer-unprivileged-")
+        try:
+            project = _readable_copy(work_dir, user)
+            env = {"PATH": f"{venv}/bin:/usr/bin:/bin", "HOME": str(project), "LANG": "C.UTF-8",
+                   "TMPDIR": work_dir, "TRACER_TEST_ENVIRONMENT": "unprivileged"}
+            return subprocess.run([f"{venv}/bin/python", *command], cwd=project, env=env, user=user.pw_uid,
+                                  group=user.pw_gid, extra_groups=[], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, timeout=1200)
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
     raise ValueError(environment)
 
 

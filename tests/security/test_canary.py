@@ -148,6 +148,12 @@ def test_namespaces_as_reported(sandbox):
     canary says so. Where the service is not root the fork server is non-dumpable, so its
     /proc files cannot even be read by the service's own uid."""
     server = sandbox._process.pid
+    if environments.CURRENT == "gvisor":
+        # gVisor gives every process its own namespace link numbers and no mnt link:
+        # there, what the namespaces do is checked from inside (the root's identity,
+        # refused sockets) by the tests above.
+        assert not os.path.exists(f"/proc/{server}/ns/mnt")
+        return
     if os.getuid() != 0:
         with pytest.raises(PermissionError):
             os.readlink(f"/proc/{server}/ns/user")

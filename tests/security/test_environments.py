@@ -14,8 +14,8 @@ from tests import environments
 
 @pytest.mark.skipif(not environments.OTHERS, reason="only root can start the service as another user or in gVisor")
 @pytest.mark.parametrize("environment", environments.OTHERS or ["none"])
-def test_the_security_suite_holds_in(environment, tmp_path):
-    result = environments.run_security_suite(environment, tmp_path)
+def test_the_security_suite_holds_in(environment):
+    result = environments.run_security_suite(environment)
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     print(f"{environment}: {summary}")
     assert result.returncode == 0, result.stdout[-20000:]
