@@ -177,3 +177,32 @@ def test_a_program_that_catches_the_stop_ends_at_the_step_limit_in_the_sandbox(c
     source = "n = 0\nwhile True:\n    try:\n        n += 1\n    except BaseException:\n        pass\n"
     record = check_record(post(client, {"source": source, "steps": 30}).get_json())
     assert record["outcome"]["status"] == "step_limit" and len(record["steps"]) == 30
+
+
+def test_a_failure_inside_the_service_is_a_json_500_and_the_next_request_works(client, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("the fork server's socket is gone")
+    monkeypatch.setattr(main._sandbox(), "run", broken)
+    response = post(client, {"source": "print(1)"})
+    assert "logged" in error_of(response, 500, "internal_error")
+    assert response.content_type == "application/json"
+    monkeypatch.undo()
+    assert check_record(post(client, {"source": "print(1)"}).get_json())["stdout"] == "1\n"
+
+
+def test_the_python_fallback_is_chosen_through_the_service(monkeypatch):
+    """TRACER_SPEEDUPS=0 reaches the fork server: its children trace without the C loops,
+    to the same record."""
+    from tracer.sandbox import Sandbox
+    source = "xs = [3, 1, 2]\nxs.sort()\ntotal = sum(xs)\n"
+    records = {}
+    for setting in ("0", "1"):
+        monkeypatch.setenv("TRACER_SPEEDUPS", setting)
+        sandbox = Sandbox()
+        sandbox.start()
+        try:
+            records[setting] = (sandbox.speedups, json.loads(sandbox.run(source, "", 50)))
+        finally:
+            sandbox.stop()
+    assert records["0"][0] is False and records["1"][0] is True
+    assert check_record(records["0"][1]) == check_record(records["1"][1])

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -329,6 +330,45 @@ def test_a_dead_fork_server_is_replaced():
         sandbox._process.wait()
         record = check_record(json.loads(sandbox.run("print('back')", "", 10)))
         assert record["stdout"] == "back\n"
+    finally:
+        sandbox.stop()
+
+
+def test_requests_that_find_the_fork_server_dead_together_all_get_records():
+    """Two (here four) requests meet a dead fork server at once: one restarts it, the
+    others use the new one; none closes another's socket or gets an error."""
+    from tracer.sandbox import Sandbox
+    sandbox = Sandbox()
+    sandbox.start()
+    starting, stopping = sandbox._start, sandbox._stop
+
+    def slow(action):  # widens the windows in which the others find a server dead or new
+        def slowly():
+            time.sleep(0.1)
+            action()
+        return slowly
+
+    sandbox._start, sandbox._stop = slow(starting), slow(stopping)
+    try:
+        for round in range(3):
+            sandbox._process.kill()
+            sandbox._process.wait()
+            barrier = threading.Barrier(4)
+            results = {}
+
+            def one(index):
+                barrier.wait()
+                try:
+                    results[index] = check_record(json.loads(sandbox.run(f"print({index})", "", 10)))["stdout"]
+                except Exception as error:  # reported below, with the others' results
+                    results[index] = repr(error)
+
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            assert results == {i: f"{i}\n" for i in range(4)}, (round, results)
     finally:
         sandbox.stop()
 
