@@ -36,7 +36,7 @@ _ARCH_OFFSET = 4
 ALLOWED = {
     # the request's socket (fd 3) and the descriptors it already has
     "read": 0, "write": 1, "readv": 19, "writev": 20, "pread64": 17, "close": 3, "close_range": 436,
-    "lseek": 8, "fstat": 5, "fcntl": 72, "dup": 32, "dup2": 33, "dup3": 292,
+    "lseek": 8, "fstat": 5, "dup": 32, "dup2": 33, "dup3": 292,
     # memory: the interpreter's allocators, and MemoryError at the address-space limit
     "brk": 12, "mmap": 9, "munmap": 11, "mremap": 25, "mprotect": 10, "madvise": 28,
     # looking at the (empty, read-only) filesystem: a program's missing file is
@@ -75,6 +75,10 @@ _PRLIMIT64 = 302
 _PRCTL = 157
 _PRCTL_READS = (kernel.PR_GET_DUMPABLE, kernel.PR_GET_NAME, kernel.PR_GET_SECCOMP, kernel.PR_CAPBSET_READ,
                 kernel.PR_GET_NO_NEW_PRIVS)
+# fcntl(fd, command, ...): its descriptors' flags and copies only; not F_SETOWN,
+# F_SETOWN_EX or F_SETSIG, which would have the kernel signal another process (SIGIO)
+_FCNTL = 72
+_FCNTL_COMMANDS = (0, 1, 2, 3, 4, 1030)  # F_DUPFD F_GETFD F_SETFD F_GETFL F_SETFL F_DUPFD_CLOEXEC
 
 
 def _arg_low(index):
@@ -117,13 +121,14 @@ def _prlimit_rule():
     ])
 
 
-def _prctl_rule():
-    body = [_instruction(_LD_W_ABS, _arg_low(0))]
-    for index, option in enumerate(_PRCTL_READS):
-        remaining = len(_PRCTL_READS) - index - 1
-        body.append(_instruction(_JEQ_K, option, remaining + 1, 0))
+def _one_of_rule(number, arg, values):
+    """Allow syscall `number` only when its argument `arg` (32 bits) is one of `values`."""
+    body = [_instruction(_LD_W_ABS, _arg_low(arg))]
+    for index, value in enumerate(values):
+        remaining = len(values) - index - 1
+        body.append(_instruction(_JEQ_K, value, remaining + 1, 0))
     body += [_instruction(_RET_K, _RET_ERRNO_EPERM), _instruction(_RET_K, _RET_ALLOW)]
-    return _only_if(_PRCTL, body)
+    return _only_if(number, body)
 
 
 def build():
@@ -141,7 +146,8 @@ def build():
         program.append(_instruction(_RET_K, _RET_ALLOW))
     # a rule's body loads arguments but ends in returns: past a rule, the
     # accumulator still holds the syscall number for the next one
-    for rule in (_open_rule(_OPEN, 1), _open_rule(_OPENAT, 2), _prlimit_rule(), _prctl_rule()):
+    for rule in (_open_rule(_OPEN, 1), _open_rule(_OPENAT, 2), _prlimit_rule(),
+                 _one_of_rule(_PRCTL, 0, _PRCTL_READS), _one_of_rule(_FCNTL, 1, _FCNTL_COMMANDS)):
         program += rule
     program.append(_instruction(_RET_K, _RET_ERRNO_EPERM))
     return b"".join(program)

@@ -167,6 +167,9 @@ ATTEMPTS = [
                                   "    n = libc.ptrace(16, pid, 0, 0)\n"
                                   "    r.append(('refused', c.get_errno()) if n < 0 else ('done', n))\n"
                                   "del buf, mine, theirs", "all_refused"),
+    ("sigio_to_parent", "f = real_import('fcntl')\n"
+                        "r = [attempt(lambda: f.fcntl(3, f.F_SETOWN, os.getppid())), attempt(lambda: f.fcntl(3, 10, 9))]",
+     "all_refused"),
     ("unlisted_syscalls", "c = real_import('ctypes').CDLL(None, use_errno=True)\n"
                           "r = [c.syscall(n, 0, 0, 0, 0, 0, 0) for n in (250, 298, 319, 323, 321, 425, 310, 440, 999)]\n"
                           "r = [('refused', n) if n < 0 else ('done', n) for n in r]", "all_refused"),
