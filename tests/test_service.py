@@ -1,6 +1,8 @@
 """The HTTP contract through Flask's test client: statuses, errors, CORS."""
 
 import json
+import subprocess
+import sys
 
 import flask
 import pytest
@@ -206,3 +208,20 @@ def test_the_python_fallback_is_chosen_through_the_service(monkeypatch):
             sandbox.stop()
     assert records["0"][0] is False and records["1"][0] is True
     assert check_record(records["0"][1]) == check_record(records["1"][1])
+
+
+def test_the_empty_root_changes_nothing_a_program_does(client):
+    """The children have no filesystem: encodings imported on first use (pure Python and
+    the C codecs) and datetime's strptime still work, with the output of CPython untraced."""
+    source = ("import datetime\n"
+              "samples = {'idna': 'bücher.de', 'punycode': 'bücher', 'utf-16': 'text', 'cp1251': 'текст',\n"
+              "           'koi8_r': 'текст', 'mac_cyrillic': 'текст', 'shift_jis': 'テキスト', 'iso2022_jp': 'テキスト',\n"
+              "           'gb18030': '文本', 'big5': '文本', 'euc_kr': '텍스트'}\n"
+              "for name, text in samples.items():\n"
+              "    print(name, text.encode(name), text.encode(name).decode(name) == text)\n"
+              "print(datetime.datetime.strptime('2026-11-30', '%Y-%m-%d'))\n"
+              "try:\n    'x'.encode('no-such-codec')\nexcept LookupError as error:\n    print(error)\n")
+    untraced = subprocess.run([sys.executable, "-c", source], stdout=subprocess.PIPE, text=True, check=True).stdout
+    record = check_record(post(client, {"source": source, "steps": 500}).get_json())
+    assert record["outcome"]["status"] == "ok", record["outcome"]
+    assert record["stdout"] == untraced

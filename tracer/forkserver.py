@@ -32,7 +32,7 @@ _MAX_REQUEST = 4 * 1024 * 1024
 
 
 def serve(control_fd, settings):
-    runtime.import_lazy_dependencies()  # the children's filesystem will be empty
+    runtime.prepare_for_an_empty_filesystem()
     null_fd = os.open(os.devnull, os.O_RDWR)  # the children's stdin, stdout and stderr
     host_paths = _host_paths()
     program = seccomp.build() if seccomp.supported() else None

@@ -6,7 +6,9 @@ security boundary (the process the program runs in is: see sandbox.py).
 
 import builtins
 import importlib
+import importlib.util
 import io
+import os
 import sys
 import types
 
@@ -26,18 +28,53 @@ _MODULES = {name: importlib.import_module(name) for name in ALLOWED_MODULES if n
 # __import__ (datetime.strptime, time.strptime): allowed, though not offered.
 _MODULES["_strptime"] = importlib.import_module("_strptime")
 
-# What the codec registry imports only when an encoding is first used
-# (str.encode("idna"), bytes.decode("utf-16"), ...). The sandbox's children have an empty filesystem:
-# the fork server imports these beforehand so that such a call works there.
-_LAZY_DEPENDENCIES = tuple("encodings." + name for name in (
-    "idna", "punycode", "utf_16", "utf_16_le", "utf_16_be", "utf_32", "utf_32_le", "utf_32_be",
-    "utf_7", "utf_8_sig", "latin_1", "cp1252", "cp437", "iso8859_15", "mac_roman", "charmap",
-    "unicode_escape", "raw_unicode_escape", "hex_codec", "base64_codec", "rot_13"))
+# The sandbox's children have an empty filesystem (see confinement.py), yet
+# the codec registry imports `encodings.<name>` the first time an encoding
+# is used (str.encode("cp1251"), bytes.decode("shift_jis"), ...). The fork
+# server reads those modules' sources, and imports the other modules they
+# import (the C codecs, idna's stringprep, base64_codec's base64...), while
+# it still has files; a child then imports an encoding from memory, as it
+# would from disk.
+_CODEC_DEPENDENCIES = ("_multibytecodec", "_codecs_cn", "_codecs_hk", "_codecs_iso2022", "_codecs_jp",
+                       "_codecs_kr", "_codecs_tw", "stringprep", "base64", "binascii", "quopri", "zlib", "bz2")
 
 
-def import_lazy_dependencies():
-    for name in _LAZY_DEPENDENCIES:
-        importlib.import_module(name)
+class _EncodingsInMemory:
+    """A meta path finder and loader for the `encodings` package's modules, from
+    sources read when it was made."""
+
+    def __init__(self):
+        import encodings
+        directory = encodings.__path__[0]
+        self._sources = {}
+        for name in sorted(os.listdir(directory)):
+            if name.endswith(".py") and name != "__init__.py":
+                path = os.path.join(directory, name)
+                with open(path, "rb") as file:
+                    self._sources["encodings." + name[:-3]] = (path, file.read())
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in self._sources:
+            return None
+        return importlib.util.spec_from_loader(fullname, self, origin=self._sources[fullname][0])
+
+    def create_module(self, spec):
+        return None  # the default module
+
+    def exec_module(self, module):
+        path, source = self._sources[module.__name__]
+        module.__file__ = path
+        exec(compile(source, path, "exec"), vars(module))
+
+
+def prepare_for_an_empty_filesystem():
+    """Called once by the fork server before its root is emptied."""
+    for name in _CODEC_DEPENDENCIES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # a build without it: its encodings are missing untraced too
+            pass
+    sys.meta_path.insert(0, _EncodingsInMemory())
 
 
 _ALLOWED_TEXT = ", ".join(name for name in ALLOWED_MODULES if name != "__future__")
