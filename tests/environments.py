@@ -8,6 +8,11 @@ other two, as the service would be started there:
   (the pyenv interpreters under /root are not readable by other users), a
   venv of it with the pinned requirements, and a copy of the project in a
   directory that user can read, with the C loops built for that interpreter;
+- "no_namespaces": the same unprivileged user, in a process where the kernel
+  refuses new namespaces (a seccomp filter of the test's own refuses
+  `unshare` and `clone` with namespace flags, as Docker's default profile
+  does in a container that is not privileged): no empty root can be made,
+  and Landlock alone must hide the host's files;
 - "gvisor": the same interpreter and checkout as this run, inside gVisor
   (`runsc --network=none do`), as Cloud Run's first-generation environment.
 """
@@ -23,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CURRENT = os.environ.get("TRACER_TEST_ENVIRONMENT") or ("root" if os.getuid() == 0 else "unprivileged")
-OTHERS = ("unprivileged", "gvisor") if CURRENT == "root" else ()
+OTHERS = ("unprivileged", "no_namespaces", "gvisor") if CURRENT == "root" else ()
 SECURITY_TESTS = ("tests/security/test_hostile_programs.py", "tests/security/test_canary.py")
 
 TEST_USER = "tracer-test"
@@ -40,7 +45,7 @@ def run_security_suite(environment):
         return subprocess.run([RUNSC, "--network=none", "do", "--", sys.executable, *command],
                               cwd=ROOT, env=dict(os.environ, TRACER_TEST_ENVIRONMENT="gvisor"),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1200)
-    if environment == "unprivileged":
+    if environment in ("unprivileged", "no_namespaces"):
         user = _test_user()
         venv = _system_venv()
         # not under pytest's own temporary directory: only root may enter that one
@@ -48,13 +53,38 @@ def run_security_suite(environment):
         try:
             project = _readable_copy(work_dir, user)
             env = {"PATH": f"{venv}/bin:/usr/bin:/bin", "HOME": str(project), "LANG": "C.UTF-8",
-                   "TMPDIR": work_dir, "TRACER_TEST_ENVIRONMENT": "unprivileged"}
+                   "TMPDIR": work_dir, "TRACER_TEST_ENVIRONMENT": environment}
+            if environment == "no_namespaces":
+                command = ["-c", _WITHOUT_NAMESPACES, f"{venv}/bin/python", *command]
             return subprocess.run([f"{venv}/bin/python", *command], cwd=project, env=env, user=user.pw_uid,
                                   group=user.pw_gid, extra_groups=[], stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True, timeout=1200)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
     raise ValueError(environment)
+
+
+# Runs argv[1:] where no new namespace can be made: unshare and clone with a
+# CLONE_NEW* flag get EPERM, clone3 (whose flags seccomp cannot see) ENOSYS, so
+# that libc falls back to clone.
+_WITHOUT_NAMESPACES = """
+import ctypes, os, struct, sys
+def op(code, k, jt=0, jf=0):
+    return struct.pack("HBBI", code, jt, jf, k)
+LD, JEQ, JSET, RET = 0x20, 0x15, 0x45, 0x06
+ALLOW, EPERM, ENOSYS = 0x7FFF0000, 0x00050001, 0x00050026
+NAMESPACES = 0x7E020080  # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
+program = b"".join([
+    op(LD, 0), op(JEQ, 272, 5, 0), op(JEQ, 435, 5, 0), op(JEQ, 56, 0, 2),
+    op(LD, 16), op(JSET, NAMESPACES, 1, 0),
+    op(RET, ALLOW), op(RET, EPERM), op(RET, ENOSYS)])
+class Fprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0
+assert libc.prctl(22, 2, ctypes.byref(Fprog(len(program) // 8, program)), 0, 0) == 0
+os.execv(sys.argv[1], sys.argv[1:])
+"""
 
 
 def _test_user():

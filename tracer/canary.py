@@ -13,6 +13,7 @@ import resource
 import socket
 
 from . import kernel
+from .confinement import DESCRIPTORS
 
 # Without these a program could read the host's files, reach the network or touch
 # another process, or the memory limit would not hold: the service answers 503.
@@ -29,7 +30,7 @@ class _IOVec(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("length", ctypes.c_size_t)]
 
 
-def layers(server, host_paths, descriptors_limit=16):
+def layers(server, host_paths):
     """The layers as seen from here. `server` is the fork server's report of how it
     isolated itself and the Landlock ABI this child enforces; `host_paths` are files and directories that exist on the host
     (seen by the fork server before it isolated itself) that must not be readable."""
@@ -49,7 +50,7 @@ def layers(server, host_paths, descriptors_limit=16):
         "no_capabilities": kernel.effective_capabilities() == 0,
         "uid": os.getuid(),
         "unprivileged": os.getuid() != 0,
-        "descriptors": [fd for fd in range(descriptors_limit) if _is_open(fd)],
+        "descriptors": [fd for fd in range(DESCRIPTORS) if _is_open(fd)],
         "environment_empty": not os.environ,
         "filesystem": server["filesystem"],
         "user_namespace": server["user_namespace"],
@@ -107,3 +108,23 @@ def _is_open(fd):
     except OSError:
         return False
     return True
+
+
+def stand_ins(layers, service_uid=None):
+    """What stands in for each layer this environment could not give, in words for the log."""
+    service_uid = os.getuid() if service_uid is None else service_uid
+    messages = []
+    if layers.get("filesystem") == "none":
+        messages.append("no mount namespace or chroot here: the child's Landlock ruleset is what hides the "
+                        "host's files")
+    if layers.get("landlock", 0) == 0:
+        messages.append("no Landlock here: the empty root (%s) hides the host's files, seccomp refuses "
+                        "sockets and signals" % layers.get("filesystem"))
+    if not layers.get("user_namespace"):
+        messages.append("no user namespace here: %s" % (
+            "the children run as nobody (65534)" if layers.get("uid") != service_uid
+            else "the children share the service's uid; the service and the fork server are non-dumpable, "
+                 "seccomp refuses ptrace, process_vm_readv and signals"))
+    if not layers.get("network_namespace"):
+        messages.append("no network namespace here: seccomp refuses every socket")
+    return messages

@@ -36,7 +36,7 @@ from . import kernel, landlock, seccomp
 
 NOBODY = 65534
 CHILD_FD = 3
-_DESCRIPTORS = 16
+DESCRIPTORS = 16
 _NEW_NAMESPACES = kernel.CLONE_NEWNS | kernel.CLONE_NEWNET | kernel.CLONE_NEWIPC | kernel.CLONE_NEWUTS
 _STAGING = "/tmp"  # where the empty root is mounted before the pivot: any directory every user can enter
 _TMPFS_OPTIONS = "size=4k,nr_inodes=8,mode=0555"
@@ -175,7 +175,7 @@ def _limit_resources(settings):
         (resource.RLIMIT_CPU, (cpu, cpu + 1)),
         (resource.RLIMIT_AS, (memory, memory)),
         (resource.RLIMIT_NPROC, (0, 0)),
-        (resource.RLIMIT_NOFILE, (_DESCRIPTORS, _DESCRIPTORS)),
+        (resource.RLIMIT_NOFILE, (DESCRIPTORS, DESCRIPTORS)),
         (resource.RLIMIT_FSIZE, (0, 0)),
         (resource.RLIMIT_CORE, (0, 0)),
     ]:

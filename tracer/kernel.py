@@ -75,11 +75,16 @@ def pivot_root(new_root, put_old):
     _check(_libc.syscall(_SYS_PIVOT_ROOT, _bytes(new_root), _bytes(put_old)), "pivot_root")
 
 
+def _capabilities(number, data):
+    """capget or capset of this process (version 3: two 32-bit words per set)."""
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    _check(_libc.syscall(number, header, data), "capget" if number == _SYS_CAPGET else "capset")
+    return data
+
+
 def drop_capabilities():
     """Empty effective, permitted and inheritable sets (the ones a user namespace's creator holds)."""
-    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()
-    _check(_libc.syscall(_SYS_CAPSET, header, data), "capset")
+    _capabilities(_SYS_CAPSET, (ctypes.c_uint32 * 6)())
 
 
 def syscall(number, *arguments):
@@ -100,7 +105,5 @@ def _bytes(value):
 
 def effective_capabilities():
     """This process's effective capability set, as a bit mask (capget)."""
-    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()
-    _check(_libc.syscall(_SYS_CAPGET, header, data), "capget")
+    data = _capabilities(_SYS_CAPGET, (ctypes.c_uint32 * 6)())
     return data[0] | (data[3] << 32)

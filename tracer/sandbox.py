@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from . import kernel
-from .canary import REQUIRED
+from .canary import REQUIRED, stand_ins
 from .limits import limits_for
 from .outcome import stopped
 from .pythontutor import STEP_EVENTS, finish_trace
@@ -165,25 +165,6 @@ class Sandbox:
             self._stop()
             self._start()
             socket.send_fds(self._control, [kind], [connection.fileno()])
-
-
-def stand_ins(layers):
-    """What stands in for each layer this environment could not give, in words for the log."""
-    messages = []
-    if layers.get("filesystem") == "none":
-        messages.append("no mount namespace or chroot here: the child's Landlock ruleset is what hides the "
-                        "host's files")
-    if layers.get("landlock", 0) == 0:
-        messages.append("no Landlock here: the empty root (%s) hides the host's files, seccomp refuses "
-                        "sockets and signals" % layers.get("filesystem"))
-    if not layers.get("user_namespace"):
-        messages.append("no user namespace here: %s" % (
-            "the children run as nobody (65534)" if layers.get("uid") != os.getuid()
-            else "the children share the service's uid; the service and the fork server are non-dumpable, "
-                 "seccomp refuses ptrace, process_vm_readv and signals"))
-    if not layers.get("network_namespace"):
-        messages.append("no network namespace here: seccomp refuses every socket")
-    return messages
 
 
 def _read_reply(connection, reply, deadline, byte_cap, step_cap):

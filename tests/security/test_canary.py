@@ -12,7 +12,7 @@ import pytest
 
 from tests import environments
 from tests.security.test_hostile_programs import ESCAPE
-from tracer.canary import REQUIRED
+from tracer.canary import REQUIRED, stand_ins
 from tracer.sandbox import Sandbox
 
 # Run inside the child, untraced (exec'd from a function the tracer does not see,
@@ -170,7 +170,26 @@ def test_the_expected_layers_in_each_environment(sandbox):
     layers = sandbox.layers
     if environments.CURRENT == "gvisor":
         assert (layers["filesystem"], layers["user_namespace"], layers["landlock"]) == ("chroot", False, 0)
+    elif environments.CURRENT == "no_namespaces":  # Landlock alone hides the files
+        assert (layers["filesystem"], layers["user_namespace"]) == ("none", False)
+        assert layers["landlock"] >= 1
     else:
         assert (layers["filesystem"], layers["user_namespace"]) == ("pivot_root", True)
         assert layers["landlock"] >= 1
-    assert layers["network_namespace"] is True
+    assert layers["network_namespace"] is (environments.CURRENT != "no_namespaces")
+
+
+def test_the_log_names_what_stands_in_for_each_missing_layer(sandbox):
+    gvisor = {"filesystem": "chroot", "landlock": 0, "user_namespace": False, "network_namespace": True,
+              "uid": 65534}
+    messages = stand_ins(gvisor, service_uid=0)
+    assert len(messages) == 2
+    assert "no Landlock" in messages[0] and "chroot" in messages[0]
+    assert "nobody" in messages[1]
+    bare = {"filesystem": "none", "landlock": 6, "user_namespace": False, "network_namespace": False, "uid": 1000}
+    messages = stand_ins(bare, service_uid=1000)
+    assert [message.split(":")[0] for message in messages] == [
+        "no mount namespace or chroot here", "no user namespace here", "no network namespace here"]
+    assert "non-dumpable" in messages[1]
+    expected = {"gvisor": stand_ins(gvisor, 0), "no_namespaces": stand_ins(dict(bare, landlock=7, uid=os.getuid()))}
+    assert stand_ins(sandbox.layers) == expected.get(environments.CURRENT, [])

@@ -1,4 +1,5 @@
-"""tests/security, run again where the service also runs: as an unprivileged user and in gVisor.
+"""tests/security, run again where the service also runs: as an unprivileged user (with and
+without namespaces) and in gVisor.
 
 This run is one environment (root in CI); each of the others runs the
 hostile set and the canary's tests against its own emulator there, and
