@@ -336,21 +336,20 @@ def test_a_dead_fork_server_is_replaced():
         sandbox.stop()
 
 
-def test_requests_that_find_the_fork_server_dead_together_all_get_records():
+def test_requests_that_find_the_fork_server_dead_together_all_get_records(monkeypatch):
     """Two (here four) requests meet a dead fork server at once: one restarts it, the
-    others use the new one; none closes another's socket or gets an error."""
+    others use the new one; none closes another's socket or gets an error.
+
+    Logging that the server is gone is made slow: the window in which another
+    request found the old server dead and then restarted over the first one's
+    new server (closing its socket: an OSError, an HTML 500) is then wide open.
+    """
+    import tracer.sandbox
     from tracer.sandbox import Sandbox
     sandbox = Sandbox()
     sandbox.start()
-    starting, stopping = sandbox._start, sandbox._stop
-
-    def slow(action):  # widens the windows in which the others find a server dead or new
-        def slowly():
-            time.sleep(0.1)
-            action()
-        return slowly
-
-    sandbox._start, sandbox._stop = slow(starting), slow(stopping)
+    logged = tracer.sandbox.log.error
+    monkeypatch.setattr(tracer.sandbox.log, "error", lambda *args: (time.sleep(0.3), logged(*args)))
     try:
         for round in range(3):
             sandbox._process.kill()
