@@ -1,6 +1,7 @@
 """The HTTP cloud function: a JSON request in, a trace record (or an error) out."""
 
 import base64
+import gzip
 import hashlib
 import json
 import logging
@@ -31,12 +32,32 @@ def service(request):
     headers (and logged), never with the framework's HTML 500.
     """
     try:
-        return _serve(request)
+        return _compressed(_serve(request), request)
     except Exception:
         log.exception("internal error while answering %s %s", request.method, request.path)
         body = {"error": {"code": "internal_error",
                           "message": "the service failed while answering this request; it has been logged"}}
         return _response(json.dumps(body).encode(), 500)
+
+
+# gzip's level 6: a 1000-step record (500 KB) becomes about 70x smaller in
+# about 3 ms; level 1 is twice as fast but the record only 38x smaller, and
+# on a school's network the bytes cost more than the milliseconds.
+_GZIP_LEVEL = 6
+_COMPRESS_FROM = 1024  # bytes: below this gzip's own header and the work are not worth it
+
+
+def _compressed(response, request):
+    """The response gzip-encoded where the client accepts it (and it is worth it).
+
+    The record cap and output_limit count the record itself, before this.
+    """
+    response.vary.add("Accept-Encoding")
+    body = response.get_data()
+    if len(body) >= _COMPRESS_FROM and request.accept_encodings.best_match(["gzip"]) == "gzip":
+        response.set_data(gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0))
+        response.headers["Content-Encoding"] = "gzip"
+    return response
 
 
 def _serve(request):

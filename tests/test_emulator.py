@@ -1,6 +1,7 @@
 """End to end: functions-framework serving main.service on 127.0.0.1."""
 
 import contextlib
+import gzip
 import json
 import os
 import signal
@@ -114,3 +115,13 @@ def test_server_keeps_serving_after_a_program_stops_at_a_limit(server):
     assert status == 200 and json.loads(body)["outcome"]["status"] == "step_limit"
     status, _, body = request(server, body={"source": "print('ok')"})
     assert status == 200 and check_record(json.loads(body))["stdout"] == "ok\n"
+
+
+def test_records_over_http_are_gzip_encoded_when_asked(server):
+    body = {"source": fixtures.source("seed"), "input": fixtures.input_text("seed"), "steps": 500}
+    _, plain_headers, plain = request(server, body=body)
+    status, headers, packed = request(server, body=body, headers={"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in headers["Vary"]
+    assert "Content-Encoding" not in plain_headers
+    assert int(headers["Content-Length"]) == len(packed) < len(plain)
+    assert gzip.decompress(packed) == plain

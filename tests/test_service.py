@@ -1,5 +1,6 @@
 """The HTTP contract through Flask's test client: statuses, errors, CORS."""
 
+import gzip
 import json
 import subprocess
 import sys
@@ -225,3 +226,30 @@ def test_the_empty_root_changes_nothing_a_program_does(client):
     record = check_record(post(client, {"source": source, "steps": 500}).get_json())
     assert record["outcome"]["status"] == "ok", record["outcome"]
     assert record["stdout"] == untraced
+
+
+def test_a_gzip_response_decodes_to_exactly_the_identity_record(client):
+    body = json.dumps({"source": "xs = list(range(50))\nfor i in range(20):\n    xs[i] = -i\n", "steps": 200})
+    plain = client.post("/", data=body, content_type="application/json")
+    packed = client.post("/", data=body, content_type="application/json",
+                         headers={"Accept-Encoding": "br;q=1.0, gzip;q=0.8, *;q=0.1"})
+    assert "Content-Encoding" not in plain.headers and "Accept-Encoding" in plain.headers["Vary"]
+    assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
+    assert_cors(packed)
+    assert gzip.decompress(packed.get_data()) == plain.get_data()
+    assert len(packed.get_data()) * 10 < len(plain.get_data())
+    check_record(json.loads(plain.get_data()))
+
+
+def test_no_compression_unless_accepted_or_worth_it(client):
+    body = {"source": "xs = list(range(50))\nfor i in range(20):\n    xs[i] = -i\n", "steps": 200}
+    refused = client.post("/", data=json.dumps(body), content_type="application/json",
+                          headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "Content-Encoding" not in refused.headers
+    check_record(json.loads(refused.get_data()))
+    small_error = client.post("/", data="[]", content_type="application/json", headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in small_error.headers and "Accept-Encoding" in small_error.headers["Vary"]
+    check_error(small_error.get_json())
+    page = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert page.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(page.get_data()) == main.VIEWER_PAGE
