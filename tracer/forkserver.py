@@ -10,26 +10,21 @@ session, descriptors, capabilities, limits, no_new_privs, Landlock,
 seccomp), reads the request from that socket, traces it and streams the
 record back.
 
-Child protocol, one JSON object per line: {"pid": N}, then {"step": ...}
-per step, then {"end": {"outcome", "stdout", "limits"}}.
+The child's lines to its parent are protocol.py's.
 """
 
 import json
 import os
 import signal
 import socket
-import struct
 import sys
 
-from . import canary, confinement, runtime, seccomp, speedups
+from . import canary, confinement, protocol, runtime, seccomp, speedups
 from .confinement import CHILD_FD
 from .engine import Engine
 from .limits import Limits
 from .pythontutor import StreamedPythonTutor
 from .record import StreamedRecord
-
-_MAX_REQUEST = 4 * 1024 * 1024
-
 
 def serve(control_fd, settings):
     runtime.prepare_for_an_empty_filesystem()
@@ -68,14 +63,13 @@ def _host_paths():
 
 
 def _canary(server, host_paths):
-    _write(b'{"pid":%d}\n' % os.getpid())
-    report = {"canary": canary.layers(server, host_paths), "speedups": speedups.NATIVE}
-    _write(json.dumps(report).encode() + b"\n")
+    _write(protocol.pid_line(os.getpid()))
+    _write(protocol.canary_line(canary.layers(server, host_paths), speedups.NATIVE))
     return 0
 
 
 def _child():
-    _write(b'{"pid":%d}\n' % os.getpid())
+    _write(protocol.pid_line(os.getpid()))
     request = _read_request()
     limits = Limits(**request["limits"])
     if request["format"] == "pythontutor":
@@ -107,10 +101,7 @@ def _read_exactly(count):
 
 
 def _read_request():
-    (length,) = struct.unpack("!I", _read_exactly(4))
-    if length > _MAX_REQUEST:
-        raise ValueError("request too large")
-    return json.loads(_read_exactly(length))
+    return json.loads(_read_exactly(protocol.request_length(_read_exactly(protocol.REQUEST_LENGTH_BYTES))))
 
 
 def main():

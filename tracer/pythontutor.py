@@ -19,6 +19,7 @@ import fractions
 import math
 import types
 
+from . import protocol
 from .record import encode
 from .snapshot import (_TypeLayout, _dict_items, _type_bases, _type_dict, _type_mro, _type_name,
                        exception_message, is_program_class)
@@ -487,10 +488,10 @@ class StreamedPythonTutor(PythonTutorWriter):
         self._send = send
 
     def _keep(self, text, event):
-        self._send(b'{"step":' + text + b"}\n")
+        self._send(protocol.step_line(text))
 
     def finish(self, outcome, stdout):
         tail = {"outcome": outcome, "stdout": stdout, "limits": self._limits.as_record()}
-        self._send(b'{"end":' + encode(tail).encode("utf-8") + b"}\n")
+        self._send(protocol.end_line(encode(tail).encode("utf-8")))
         return b""
 

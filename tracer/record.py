@@ -11,6 +11,7 @@ import json
 import json.encoder
 import re
 
+from . import protocol
 from .speedups import RecordBuffer, delta_step, full_step
 
 ENCODINGS = ("full", "delta")
@@ -233,8 +234,8 @@ def _tail(outcome, stdout, limits):
 class StreamedRecord(RecordWriter):
     """A RecordWriter that sends each step out as soon as it is taken.
 
-    Lines go to `send` as `{"step":...}`, then `{"end": {"outcome", "stdout",
-    "limits"}}`; the sandbox's parent rebuilds the record from them (output
+    Lines go to `send` as protocol.py's step lines, then its end line; the
+    sandbox's parent rebuilds the record from them (output
     written after the last step is the end's stdout past the steps' own), so
     the steps taken before a process is killed are not lost.
     """
@@ -243,7 +244,8 @@ class StreamedRecord(RecordWriter):
         super().__init__(limits, encoding)
         buffer = self._buffer
         buffer.take()  # the record's head is the parent's to write
-        buffer.separator, buffer.opener, buffer.closer, buffer.send = b"", b'{"step":', b"}\n", send
+        buffer.separator, buffer.opener, buffer.closer, buffer.send = (b"", protocol.STEP_OPENER,
+                                                                       protocol.LINE_CLOSER, send)
         self._send = send
 
     def append_stdout(self, text):
@@ -251,5 +253,5 @@ class StreamedRecord(RecordWriter):
 
     def finish(self, outcome, stdout):
         tail = {"outcome": outcome, "stdout": stdout, "limits": self._limits.as_record()}
-        self._send(b'{"end":' + encode(tail).encode("utf-8") + b"}\n")
+        self._send(protocol.end_line(encode(tail).encode("utf-8")))
         return b""

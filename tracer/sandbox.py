@@ -11,14 +11,13 @@ import logging
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-from . import kernel
+from . import kernel, protocol
 from .canary import REQUIRED, stand_ins
 from .limits import limits_for
 from .outcome import stopped
@@ -140,10 +139,9 @@ class Sandbox:
             with theirs:
                 self._hand_over(kind, theirs)
             if request is not None:
-                payload = json.dumps(request).encode("utf-8", "surrogatepass")
                 mine.settimeout(max(deadline - time.monotonic(), 0.001))
                 try:
-                    mine.sendall(struct.pack("!I", len(payload)) + payload)
+                    mine.sendall(protocol.request_frame(request))
                 except OSError:
                     pass  # the child died before reading: the reply ends early, a crash
             return _read_reply(mine, reply, deadline, byte_cap, step_cap)
@@ -202,10 +200,10 @@ def _read_reply(connection, reply, deadline, byte_cap, step_cap):
         buffer += chunk
         *complete, buffer = buffer.split(b"\n")
         for line in complete:
-            if pid is None and line.startswith(b'{"pid":'):
+            if pid is None and protocol.is_pid_line(line):
                 pid = int(json.loads(line)["pid"])
                 continue
-            if line.startswith(b'{"step":'):
+            if protocol.is_step_line(line):
                 steps += 1
                 if steps > step_cap:
                     ending = "too_many_steps"
@@ -261,7 +259,7 @@ class _StepsReply:
         if message is None:
             return "invalid"
         if "step" in message and self._accept(message["step"]):
-            self._steps.append(line[len(b'{"step":'):-1])
+            self._steps.append(protocol.step_of(line))
             return None
         if "end" in message and _is_tail(message["end"]):
             self._tail = message["end"]
