@@ -11,6 +11,7 @@ from pathlib import Path
 
 import flask
 
+from tracer import kernel
 from tracer.request import MAX_BODY_BYTES, RequestError, parse_body, too_large
 from tracer.sandbox import Sandbox, SandboxUnavailable
 
@@ -84,6 +85,12 @@ def _serve(request):
         return _response(json.dumps(body).encode(), 503)
     return _response(record, 200)
 
+
+# Every process of the service (functions-framework's arbiter imports this
+# module; its workers are forked from it and keep the setting) is non-dumpable:
+# where the traced children share its uid (an unprivileged service), they can
+# then neither ptrace it nor read its /proc/<pid>/mem, environ or maps.
+kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
 
 _sandbox_lock = threading.Lock()
 _sandbox_instance = None

@@ -264,6 +264,17 @@ def test_hostile_program_has_no_effect(server, service_pids, listeners, tmp_path
     still_serving(server)
 
 
+def test_the_service_processes_are_not_dumpable(service_pids):
+    """Not dumpable: a process's /proc files then belong to root, whatever its uid, so
+    a process of the same uid (a child of an unprivileged service) cannot read them."""
+    for pid in service_pids:
+        assert os.stat(f"/proc/{pid}/environ").st_uid == 0, pid
+        if os.getuid() != 0:
+            with pytest.raises(PermissionError):
+                with open(f"/proc/{pid}/environ", "rb") as file:
+                    file.read()
+
+
 @pytest.mark.parametrize("trace_format", ["record", "pythontutor"])
 def test_a_forged_ending_is_refused_in_both_formats(server, trace_format):
     """The program writes its own end line, with an outcome the record's schema forbids."""
