@@ -23,8 +23,10 @@ SPEEDUPS = tracer/_speedups$(word 1,$(PY_CONFIG))
 
 build: $(VENV)/.built $(SPEEDUPS)
 
-$(SPEEDUPS): tracer/_speedups.c
-	$(CC) -O2 -Wall -Werror -shared -fPIC -I$(word 2,$(PY_CONFIG)) $< -o $@
+SPEEDUPS_SOURCES = tracer/_speedups.c tracer/_json_check.c
+
+$(SPEEDUPS): $(SPEEDUPS_SOURCES) tracer/_json_check.h
+	$(CC) -O2 -Wall -Werror -shared -fPIC -I$(word 2,$(PY_CONFIG)) $(SPEEDUPS_SOURCES) -o $@
 
 $(VENV)/.built: requirements.txt
 	$(PYTHON) -m venv $(VENV)

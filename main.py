@@ -92,18 +92,24 @@ def _serve(request):
 # then neither ptrace it nor read its /proc/<pid>/mem, environ or maps.
 kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
 
+# The fork server is spawned as this module is imported, so that it imports
+# and confines itself while functions-framework starts; gunicorn's workers,
+# forked after, use it through the control socket they inherit (a
+# SOCK_SEQPACKET socket, which several workers can share). The first request
+# checks it (the canary) before any program runs.
+_sandbox_instance = Sandbox()
+_sandbox_instance.spawn()
 _sandbox_lock = threading.Lock()
-_sandbox_instance = None
+_sandbox_checked = False
 
 
 def _sandbox():
-    """The fork server, started on first use; SandboxUnavailable if isolation does not hold."""
-    global _sandbox_instance
+    """The fork server, checked on first use; SandboxUnavailable if isolation does not hold."""
+    global _sandbox_checked
     with _sandbox_lock:
-        if _sandbox_instance is None:
-            sandbox = Sandbox()
-            sandbox.start()  # raises SandboxUnavailable: checked again on the next request
-            _sandbox_instance = sandbox
+        if not _sandbox_checked:
+            _sandbox_instance.start()  # raises SandboxUnavailable: checked again on the next request
+            _sandbox_checked = True
         return _sandbox_instance
 
 

@@ -165,7 +165,8 @@ def test_a_hostile_program_does_not_break_the_next_request(client):
 
 def test_without_isolation_the_service_refuses_with_503(client, monkeypatch):
     from tracer.sandbox import Sandbox
-    monkeypatch.setattr(main, "_sandbox_instance", None)
+    monkeypatch.setattr(main, "_sandbox_instance", Sandbox())
+    monkeypatch.setattr(main, "_sandbox_checked", False)
     monkeypatch.setattr(Sandbox, "_canary", lambda self: {"seccomp": False, "no_new_privs": True})
     response = post(client, {"source": "print(1)"})
     assert response.status_code == 503

@@ -468,3 +468,44 @@ def test_c_trace_function_hands_over_what_it_cannot_take():
     assert tracer_function(system._getframe(), "line", None) == "local"
     assert tracer_function(system._getframe(), "call", None) == "local"
     assert handed == ["line", "call"]
+
+
+# The service's check of a child's step line: strict JSON, whole, in C and in Python.
+JSON_LINES = [
+    b'{"event":"line","line":3,"heap":{"1":{"type":"list","items":[1,{"ref":2}]}},"stack":[{"id":1}],'
+    b'"stdout":"a\\nb\\u00e9\\ud83d\\ude00 \\ud800 \\"q\\" \\\\ \\/ \\b\\f\\r\\t","x":-1.5e-3,"y":0,'
+    b'"z":[true,false,null],"w":123456789012345678901234567890}',
+    '{"s":"é ✓ 😀"}'.encode(), b' {"a" : [ 1 , 2 ] } ', b'[]', b'{}', b'"text"', b'-0', b'12.5E+2',
+    # not JSON, or not strict JSON
+    b'{"a":1},"x":1', b'{"a":1}]', b'{"a":1,}', b'[1,]', b'{"a" 1}', b'{a:1}', b'{"a":NaN}',
+    b'{"a":Infinity}', b'{"a":-Infinity}', b'01', b'1.', b'.5', b'1e', b'+1', b'--1', b'"\x01"',
+    b'"\\x"', b'"\\u12"', b'"\xff"', b'"\xc0\xaf"', b'"\xed\xa0\x80"', b'"\xf4\x90\x80\x80"', b'"\xe2\x9c"',
+    b'\xef\xbb\xbf{}', b'tru', b'nul', b'', b' ', b'{"a":1} {"b":2}', b'"unterminated', '{"s":"é"}'.encode("utf-16"),
+    b'1' * 5000,  # more digits than int() takes: refused as by json.loads
+    b'[' * 400 + b']' * 400,
+]
+
+
+def _not_strict_json(constant):
+    raise ValueError(constant)
+
+
+@pytest.mark.parametrize("line", JSON_LINES)
+def test_shallow_json_takes_what_json_loads_takes_strictly(line):
+    try:
+        expected = json.loads(line.decode("utf-8"), parse_constant=_not_strict_json)
+    except (ValueError, RecursionError):
+        expected = None
+    assert speedups.shallow_json(line, 1000) == expected
+    assert _python_fallback().shallow_json(line, 1000) == expected
+
+
+def test_shallow_json_builds_only_the_levels_asked_for_but_checks_all():
+    line = b'{"step":{"event":"line","heap":{"1":[1,2]},"stack":[{"id":1}],"stdout":"x"}}'
+    assert speedups.shallow_json(line, 2) == {"step": {"event": "line", "heap": {}, "stack": [], "stdout": "x"}}
+    assert speedups.shallow_json(line, 1) == {"step": {}}
+    assert speedups.shallow_json(line, 0) == {}
+    assert speedups.shallow_json(line.replace(b"[1,2]", b"[1,NaN]"), 1) is None
+    assert speedups.shallow_json(line.replace(b'"id"', b'"i\x02d"'), 0) is None
+    # nesting deeper than the record ever is (512 levels) is refused without recursing further
+    assert speedups.shallow_json(b"[" * 100000 + b"]" * 100000, 0) is None

@@ -25,6 +25,8 @@
 #include <math.h>
 #include <time.h>
 
+#include "_json_check.h"
+
 /* interned at import */
 static PyObject *text_true, *text_false, *text_null, *text_comma, *text_qualname, *text_open_brace,
     *text_close_brace, *text_frame_id, *text_frame_name, *text_frame_line, *text_frame_locals, *text_return_member;
@@ -2365,6 +2367,7 @@ static PyMethodDef methods[] = {
     {"dict_version", dict_version, METH_O, NULL},
     {"same_items", (PyCFunction)(void (*)(void))same_items, METH_FASTCALL, NULL},
     {"same_objects", (PyCFunction)(void (*)(void))same_objects, METH_FASTCALL, NULL},
+    {"shallow_json", (PyCFunction)(void (*)(void))shallow_json, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -22,11 +22,13 @@ its children hold the service's identity or any capability outside their
 namespace; and it is made non-dumpable, so a child of the same uid cannot
 read its memory or /proc files.
 
-`confine_child()` is each child's own part, in order: its session, its
-descriptors, an empty environment, no capabilities, resource limits,
-no_new_privs, a Landlock ruleset, and last the seccomp filter.
+`confine_spare()` is each child's own part, done before its request comes
+(the child then waits as one of the server's spares), in order: its
+session, its descriptors, an empty environment, no capabilities, resource
+limits, no_new_privs, a Landlock ruleset, and last the seccomp filter.
 """
 
+import fcntl
 import os
 import resource
 import signal
@@ -35,8 +37,9 @@ import tempfile
 from . import kernel, landlock, seccomp
 
 NOBODY = 65534
-CHILD_FD = 3
+CHILD_FD = 3  # the request's connection (while the child waits as a spare: its socket to the server)
 DESCRIPTORS = 16
+_OUT_OF_THE_WAY = 64  # above any descriptor the server holds, below any limit
 _NEW_NAMESPACES = kernel.CLONE_NEWNS | kernel.CLONE_NEWNET | kernel.CLONE_NEWIPC | kernel.CLONE_NEWUTS
 _STAGING = "/tmp"  # where the empty root is mounted before the pivot: any directory every user can enter
 _TMPFS_OPTIONS = "size=4k,nr_inodes=8,mode=0555"
@@ -142,11 +145,15 @@ def _write(path, text):
         file.write(text)
 
 
-def confine_child(fd, control_fd, null_fd, settings, program):
-    """Confine this freshly forked child; the Landlock ABI it enforces (0: none here)."""
+def confine_spare(spare_fd, null_fd, settings, program):
+    """Confine this freshly forked child, before its request; the Landlock ABI it enforces (0: none).
+
+    The child then waits as the server's spare on `spare_fd` (moved to
+    CHILD_FD) for its request's connection; `take_connection` puts that on
+    CHILD_FD in its place.
+    """
     os.setsid()
-    os.close(control_fd)
-    _own_descriptors(fd, null_fd)
+    _own_descriptors([spare_fd], null_fd)
     os.environ.clear()
     if os.geteuid() == 0:  # only where the server could not stop being root
         _become_nobody()
@@ -159,13 +166,20 @@ def confine_child(fd, control_fd, null_fd, settings, program):
     return landlock_version
 
 
-def _own_descriptors(fd, null_fd):
-    """stdin, stdout, stderr on /dev/null; the request socket on fd 3; nothing else."""
+def take_connection(connection_fd):
+    """The request's connection on CHILD_FD, in place of the spare's socket to the server."""
+    os.dup2(connection_fd, CHILD_FD)
+    os.close(connection_fd)
+
+
+def _own_descriptors(kept, null_fd):
+    """stdin, stdout, stderr on /dev/null; `kept` on CHILD_FD and up; nothing else."""
     for standard in (0, 1, 2):
         os.dup2(null_fd, standard)
-    if fd != CHILD_FD:
-        os.dup2(fd, CHILD_FD)
-    os.closerange(CHILD_FD + 1, os.sysconf("SC_OPEN_MAX"))
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, _OUT_OF_THE_WAY) for fd in kept]
+    for target, fd in enumerate(moved, CHILD_FD):
+        os.dup2(fd, target)
+    os.closerange(CHILD_FD + len(kept), os.sysconf("SC_OPEN_MAX"))
 
 
 def _limit_resources(settings):

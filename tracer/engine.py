@@ -101,7 +101,8 @@ class Engine:
         self._prepare(code, writer)
         saved_streams = sys.stdin, sys.stdout, sys.stderr
         saved_recursion = sys.getrecursionlimit()
-        module_state = ModuleState()
+        # The sandbox's child exits after this one run: nothing to put back for a next one.
+        module_state = None if self._sandboxed else ModuleState()
         namespace = self._environment.globals()
         ending = None
         saved_unraisable_hook = sys.unraisablehook
@@ -140,7 +141,8 @@ class Engine:
         sys.stdin, sys.stdout, sys.stderr = saved_streams
         sys.unraisablehook = saved_unraisable_hook
         sys.setrecursionlimit(saved_recursion)
-        module_state.restore()
+        if module_state is not None:
+            module_state.restore()
         result = self._outcome(ending)
         self._writer.append_stdout(self._output.take() if self._core.stop is None else "")
         record = self._writer.finish(result, self._writer.stdout)

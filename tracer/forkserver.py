@@ -1,20 +1,29 @@
-"""The fork server: one clean interpreter that forks a confined child per run.
+"""The fork server: one clean interpreter that forks the confined children.
 
 It is started once by the service (sandbox.py) with an empty environment,
 imports the tracer and the allowed modules, confines itself once
 (confinement.isolate_server: an empty root, its own namespaces, not the
-service's user) and then only waits on its control socket. Each message
-there carries one descriptor: a socket whose other end the service holds.
-The server forks; the child adds its own layers (confinement.confine_child:
-session, descriptors, capabilities, limits, no_new_privs, Landlock,
-seccomp), reads the request from that socket, traces it and streams the
-record back.
+service's user) and then keeps `spares` children forked and confined ahead
+(confinement.confine_spare: session, descriptors, limits, no_new_privs,
+Landlock, seccomp), each waiting on a socket of its own. On its control
+socket the service sends one message per request: one byte (b"t" trace,
+b"c" canary) with one descriptor, a socket whose other end it holds. The
+server passes both on to a spare, which makes that socket its only one,
+reads the request from it, traces the program and streams the record back;
+the server forks the next spare meanwhile. Neither the fork nor the
+confinement is on a request's path.
+
+The sockets are SOCK_SEQPACKET: a message and its descriptor arrive whole,
+even where several service processes (gunicorn workers forked after the
+server started) send on the one control socket.
 
 The child's lines to its parent are protocol.py's.
 """
 
+import gc
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -26,6 +35,9 @@ from .limits import Limits
 from .pythontutor import StreamedPythonTutor
 from .record import StreamedRecord
 
+_KINDS = (b"t", b"c")
+
+
 def serve(control_fd, settings):
     runtime.prepare_for_an_empty_filesystem()
     null_fd = os.open(os.devnull, os.O_RDWR)  # the children's stdin, stdout and stderr
@@ -33,26 +45,103 @@ def serve(control_fd, settings):
     program = seccomp.build() if seccomp.supported() else None
     server = confinement.isolate_server()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children
+    # Every object the server made is left out of the collector's passes, so a
+    # child's collection does not touch (and copy) the pages they live on.
+    gc.collect()
+    gc.freeze()
     control = socket.socket(fileno=control_fd)
+
+    def spare_child(spare_fd):
+        landlock = confinement.confine_spare(spare_fd, null_fd, settings, program)
+        return _spare(dict(server, landlock=landlock), host_paths)
+
+    spares = {}  # the server's end of each waiting spare's socket, by descriptor
+    # POLLIN for the spares too: a spare's socket is readable when it has died
+    # (gVisor reports a closed peer as readable, but not as hung up unless asked)
+    events = select.poll()
+    events.register(control, select.POLLIN)
+    while True:
+        while len(spares) < settings["spares"]:
+            spare = _fork(spare_child)
+            spares[spare.fileno()] = spare
+            events.register(spare, select.POLLIN)
+        for fd, _ in _poll(events):
+            if fd != control_fd:  # a waiting spare died (the OOM killer): the loop forks another
+                events.unregister(fd)
+                spares.pop(fd).close()
+                continue
+            message, fds = _receive(control, 16)
+            if not message:
+                return  # the service is gone
+            for connection in fds:
+                if message in _KINDS:
+                    _pass_on(spares, events, message, connection, spare_child)
+                os.close(connection)  # the child has it; a message of another kind: the service gets EOF
+
+
+def _poll(events):
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(control, 16, 1)
+            return events.poll()
         except InterruptedError:
             continue
-        if not message:
-            return  # the service is gone
-        for fd in fds:
-            if os.fork() == 0:
-                status = 70
-                try:
-                    landlock = confinement.confine_child(fd, control_fd, null_fd, settings, program)
-                    if message == b"c":
-                        status = _canary(dict(server, landlock=landlock), host_paths)
-                    else:
-                        status = _child()
-                finally:
-                    os._exit(status)
-            os.close(fd)
+
+
+def _receive(sock, max_fds):
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(sock, 1, max_fds)
+            return message, fds
+        except InterruptedError:
+            continue
+
+
+def _pass_on(spares, events, kind, connection, spare_child):
+    """Hand a connection to a waiting spare (forking one if none is left alive)."""
+    while True:
+        if spares:
+            fd, spare = spares.popitem()
+            events.unregister(fd)
+        else:
+            spare = _fork(spare_child)
+        try:
+            socket.send_fds(spare, [kind], [connection])
+            return
+        except OSError:
+            continue  # died while waiting: the next one
+        finally:
+            spare.close()
+
+
+def _fork(run):
+    """Fork a child that runs `run(its socket's fd)` and exits; the server's end of that socket."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    if os.fork() == 0:
+        status = 70
+        try:
+            ours.close()
+            status = run(theirs.detach())
+        finally:
+            os._exit(status)
+    theirs.close()
+    return ours
+
+
+def _spare(server, host_paths):
+    """Wait for a request's connection on the server's socket (on CHILD_FD), then answer it."""
+    waiting = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, fileno=CHILD_FD)  # no getsockopt: seccomp
+    try:
+        kind, fds = _receive(waiting, 1)
+    finally:
+        waiting.detach()  # CHILD_FD is replaced by the connection, not closed
+    if len(fds) != 1:
+        return 0  # the server is gone
+    confinement.take_connection(fds[0])
+    if kind == b"c":
+        return _canary(server, host_paths)
+    if kind == b"t":
+        return _child()
+    return 0
 
 
 def _host_paths():

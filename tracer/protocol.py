@@ -9,7 +9,9 @@ request as UTF-8 JSON. The child answers with one JSON object per line, over the
     {"end": {"outcome", "stdout", "limits"}}    last
 
 The child writes them with the functions here; the parent (sandbox.py)
-recognises them with the same prefixes and checks every line it is sent.
+recognises them with the same prefixes and checks every line it is sent:
+a step line's step must be exactly one JSON value (the record is made of
+those bytes as they came), the other lines are parsed whole.
 """
 
 import json
@@ -37,6 +39,7 @@ STEP_OPENER = b'{"step":'
 LINE_CLOSER = b"}\n"
 _PID_OPENER = b'{"pid":'
 _END_OPENER = b'{"end":'
+_STEP_CLOSER = LINE_CLOSER[:-1]
 
 
 def pid_line(pid):
@@ -65,5 +68,7 @@ def is_step_line(line):
 
 
 def step_of(line):
-    """The step's JSON bytes inside a step line (without its newline)."""
-    return line[len(STEP_OPENER):-1]
+    """The step's JSON bytes inside a step line (without its newline), or None if it is not one."""
+    if line.startswith(STEP_OPENER) and line.endswith(_STEP_CLOSER):
+        return line[len(STEP_OPENER):-len(_STEP_CLOSER)]
+    return None

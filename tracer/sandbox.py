@@ -23,12 +23,19 @@ from .limits import limits_for
 from .outcome import stopped
 from .pythontutor import STEP_EVENTS, finish_trace
 from .record import assemble, encode
+from .speedups import shallow_json
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
 _EVENTS = {"call", "line", "return", "exception"}
 _STATUSES = {"ok", "exception", "syntax_error", "step_limit", "time_limit", "memory_limit",
              "output_limit", "crash"}
 _GRACE_SECONDS = 1.0
+# A waiting spare answers a connection with its pid line at once. None within
+# this long: the connection was lost (gVisor can take one on the control
+# socket of a server that has just died) and is handed over again; a child
+# that was only slow finds its connection closed and exits, having done
+# nothing anyone can see.
+_FIRST_BYTE_SECONDS = 2.0
 _PASSED_TO_SERVER = ("TRACER_SPEEDUPS",)
 _REPLY_MARGIN = 1024 * 1024
 
@@ -57,17 +64,41 @@ class Sandbox:
 
     # -- starting
 
+    def spawn(self):
+        """Start the fork server without waiting for it: it imports and confines itself
+        while the caller goes on (main.py does this at import, as the function starts)."""
+        with self._control_lock:
+            if self._process is None:
+                self._spawn()
+
     def start(self):
+        """Start the fork server (unless spawn() has) and check in a canary child which layers hold."""
         with self._control_lock:
             self._start()
 
     def _start(self):
+        if self._process is None:
+            self._spawn()
+        self.layers = self._canary()
+        missing = [name for name in REQUIRED if not self.layers.get(name)]
+        if missing:
+            self._stop()
+            log.error("sandbox refuses to run programs: %s do not hold (%s)", ", ".join(missing), self.layers)
+            raise SandboxUnavailable("the sandbox is not available here: " + ", ".join(missing) + " missing")
+        log.info("sandbox layers: %s; C loops: %s", self.layers,
+                 "yes" if self.speedups else "no, the Python fallback (slower)")
+        for message in stand_ins(self.layers):
+            log.warning("sandbox: %s", message)
+
+    def _spawn(self):
         # The children run as this service's uid where it is not root: they must
         # not be able to read its memory or /proc files (ptrace rules, /proc/PID/mem).
         kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
         time_seconds = limits_for().time_seconds
-        settings = {"cpu_seconds": time_seconds + 2, "memory_bytes": self.memory_bytes}
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # As many children forked and confined ahead as requests may run at once.
+        settings = {"cpu_seconds": time_seconds + 2, "memory_bytes": self.memory_bytes,
+                    "spares": self.concurrency}
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         code = f"import sys; sys.path.insert(0, {_ROOT!r}); from tracer.forkserver import main; main()"
         # -I less its -E: -s -P, and an environment with nothing but a fixed hash
         # seed, so a program's sets and dicts of strings come out the same on
@@ -81,16 +112,6 @@ class Sandbox:
             stdout=subprocess.DEVNULL)
         theirs.close()
         self._control = ours
-        self.layers = self._canary()
-        missing = [name for name in REQUIRED if not self.layers.get(name)]
-        if missing:
-            self._stop()
-            log.error("sandbox refuses to run programs: %s do not hold (%s)", ", ".join(missing), self.layers)
-            raise SandboxUnavailable("the sandbox is not available here: " + ", ".join(missing) + " missing")
-        log.info("sandbox layers: %s; C loops: %s", self.layers,
-                 "yes" if self.speedups else "no, the Python fallback (slower)")
-        for message in stand_ins(self.layers):
-            log.warning("sandbox: %s", message)
 
     def _canary(self):
         reply = _CanaryReply()
@@ -112,11 +133,15 @@ class Sandbox:
         if self._control is not None:
             self._control.close()
         if self._process is not None:
+            # A server spawned before gunicorn forked this worker is its arbiter's
+            # child: wait() returns at once here, and the server ends when the
+            # arbiter's copy of the control socket closes too.
             try:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        self._process = self._control = None
 
     # -- one run
 
@@ -126,14 +151,22 @@ class Sandbox:
         request = {"source": source, "input": input_text, "limits": limits.as_record(),
                    "encoding": encoding, "format": format}
         deadline = time.monotonic() + limits.time_seconds + _GRACE_SECONDS
-        reply = _PythonTutorReply(limits, source) if format == "pythontutor" else _RecordReply(limits, encoding)
         with self._slots:
-            ending = self._exchange(b"t", request, reply, deadline, limits.record_bytes + _REPLY_MARGIN,
-                                    limits.steps)
+            # A connection handed over as the server dies can be lost with it: no
+            # child ever started on it, so it is handed over once more.
+            for _ in range(2):
+                reply = (_PythonTutorReply(limits, source) if format == "pythontutor"
+                         else _RecordReply(limits, encoding))
+                ending = self._exchange(b"t", request, reply, deadline, limits.record_bytes + _REPLY_MARGIN,
+                                        limits.steps)
+                if ending != "unstarted":
+                    break
         return reply.finish(ending)
 
     def _exchange(self, kind, request, reply, deadline, byte_cap, step_cap):
-        """How reading the reply ended: "end", "invalid", "timeout", "eof", "too_big", "too_many_steps"."""
+        """How reading the reply ended: "end", "invalid", "timeout", "eof", "too_big", "too_many_steps",
+        or "unstarted" (the stream ended, or stayed silent for _FIRST_BYTE_SECONDS, before any
+        child wrote to it)."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with mine:
             with theirs:
@@ -179,19 +212,23 @@ def _read_reply(connection, reply, deadline, byte_cap, step_cap):
     total = 0
     steps = 0
     ending = None
+    first_byte_by = time.monotonic() + _FIRST_BYTE_SECONDS
     while ending is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             ending = "timeout"
             break
-        connection.settimeout(remaining)
+        connection.settimeout(remaining if total else max(min(remaining, first_byte_by - time.monotonic()), 0.001))
         try:
             chunk = connection.recv(1 << 16)
         except socket.timeout:
-            ending = "timeout"
+            ending = "timeout" if total or time.monotonic() >= deadline else "unstarted"
+            break
+        except OSError:  # reset: the child ended with the request unread
+            ending = "eof" if total else "unstarted"
             break
         if not chunk:
-            ending = "eof"
+            ending = "eof" if total else "unstarted"
             break
         total += len(chunk)
         if total > byte_cap:
@@ -223,7 +260,7 @@ def _parse(line):
     """The line's JSON object, or None."""
     try:
         message = json.loads(line.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError included
         return None
     return message if isinstance(message, dict) else None
 
@@ -255,13 +292,16 @@ class _StepsReply:
         self._tail = None
 
     def add(self, line):
-        message = _parse(line)
-        if message is None:
-            return "invalid"
-        if "step" in message and self._accept(message["step"]):
-            self._steps.append(protocol.step_of(line))
+        step_json = protocol.step_of(line)
+        if step_json is not None:
+            # The whole step is checked, its own members built (the callers check their types).
+            step = shallow_json(step_json, 1)
+            if step is None or not self._accept(step):
+                return "invalid"
+            self._steps.append(step_json)
             return None
-        if "end" in message and _is_tail(message["end"]):
+        message = _parse(line)
+        if message is not None and set(message) == {"end"} and _is_tail(message["end"]):
             self._tail = message["end"]
             return "end"
         return "invalid"
@@ -277,21 +317,21 @@ class _RecordReply(_StepsReply):
         super().__init__(limits)
         self._encoding = encoding
         self._stdout = []
-        self._last_step = None
 
     def _accept(self, step):
         if not _is_step(step, self._encoding):
             return False
-        self._last_step = step
-        self._stdout.append(step.get("stdout", ""))
+        if "stdout" in step:
+            self._stdout.append(step["stdout"])
         return True
 
     def finish(self, ending):
         steps, shown = self._steps, "".join(self._stdout)
         output = self._tail["stdout"] if ending == "end" else shown
-        if output != shown and output.startswith(shown) and self._last_step is not None:
-            self._last_step["stdout"] = self._last_step.get("stdout", "") + output[len(shown):]
-            steps[-1] = encode(self._last_step).encode("utf-8")
+        if output != shown and output.startswith(shown) and steps:
+            last_step = json.loads(steps[-1])
+            last_step["stdout"] = last_step.get("stdout", "") + output[len(shown):]
+            steps[-1] = encode(last_step).encode("utf-8")
         return assemble(steps, self._outcome(ending), output, self._limits, self._encoding)
 
 

@@ -37,6 +37,9 @@ ALLOWED = {
     # the request's socket (fd 3) and the descriptors it already has
     "read": 0, "write": 1, "readv": 19, "writev": 20, "pread64": 17, "close": 3, "close_range": 436,
     "lseek": 8, "fstat": 5, "dup": 32, "dup2": 33, "dup3": 292,
+    # a spare child, its filter loaded, receives its request's connection on fd 3
+    # (which then becomes that connection); no other socket is open, none can be made
+    "recvmsg": 47,
     # memory: the interpreter's allocators, and MemoryError at the address-space limit
     "brk": 12, "mmap": 9, "munmap": 11, "mremap": 25, "mprotect": 10, "madvise": 28,
     # looking at the (empty, read-only) filesystem: a program's missing file is

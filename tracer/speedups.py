@@ -17,12 +17,20 @@ fingerprints the dict's keys and values instead. `same_items` and
 ints of one value as the same: their text is) and never call `__eq__`.
 `settle_heap` is HeapEncoder.heap's loop for what has not changed.
 
+`shallow_json(data, levels)` is the service's check of a step line from a
+child (tracer/_json_check.c): `data` parsed as strict JSON (UTF-8, no NaN,
+nothing after the value, at most 512 levels deep in C), None if it is not,
+with containers below `levels` left empty in C; the Python version builds
+them all, which the callers cannot tell apart (they check only that a
+container is a dict or a list).
+
 Where C is not built, EncoderCore, settle_heap, full_step and delta_step are None (their
 callers run their own Python: snapshot._PythonCore, ...), and the classes
 below stand in. Both give the same record, byte for byte
 (tests/test_speedups.py).
 """
 
+import json
 import operator
 import os
 
@@ -30,7 +38,7 @@ try:
     if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench
         raise ImportError("TRACER_SPEEDUPS=0")
     from tracer._speedups import (Activation, EncoderCore, RecordBuffer, Tracer, delta_step, dict_version,
-                                  full_step, same_items, same_objects, settle_heap)
+                                  full_step, same_items, same_objects, settle_heap, shallow_json)
     NATIVE = True
 except ImportError:
     NATIVE = False
@@ -127,3 +135,13 @@ except ImportError:
     def same_objects(first, second):
         """Whether two tuples hold the very same objects, in order."""
         return len(first) == len(second) and all(map(operator.is_, first, second))
+
+    def shallow_json(data, levels):
+        """`data` (UTF-8 bytes) as JSON, or None if it is not strict JSON; built whole."""
+        try:
+            return json.loads(data.decode("utf-8"), parse_constant=_not_json)
+        except (ValueError, RecursionError):  # UnicodeDecodeError included
+            return None
+
+    def _not_json(constant):
+        raise ValueError(f"{constant} is not JSON")

@@ -1,0 +1,165 @@
+"""The speed a user feels: this service and the seed, both over HTTP on 127.0.0.1.
+
+Each is served by functions-framework from its own folder (the seed from
+../shared/peers/willow/tracers/python; without ../shared, as in a user's
+clone, its column is left out with a message). For the bench programs at
+1000 steps and a tiny program: median latency of sequential requests,
+requests per second with 8 concurrent clients, bytes as identity and as
+gzip; then cold start, process start to the first trace answered.
+`make bench` prints the table and writes build/bench-end-to-end.json.
+Timings are reported, never asserted.
+"""
+
+import concurrent.futures
+import contextlib
+import gzip
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT.parent / "shared" / "peers" / "willow" / "tracers" / "python"
+PROGRAMS = ROOT / "bench" / "programs"
+SHAPES = ["bubble_sort", "fib", "bst", "word_count", "matrix", "generators"]
+TINY = "name = 'world'\ngreeting = 'hello ' + name\nwords = greeting.split()\nprint(len(words))\n"
+STEPS = 1000
+SEQUENTIAL = 11
+CLIENTS, LOAD_SECONDS = 8, 4.0
+COLD_STARTS = 3
+
+
+def programs():
+    shapes = {shape: (PROGRAMS / f"{shape}.py").read_text() for shape in SHAPES}
+    return {**shapes, "tiny (4 lines)": TINY}
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(folder, env=None):
+    """functions-framework serving `folder`'s main.service on 127.0.0.1; yields (port, seconds to start)."""
+    port = _free_port()
+    executable = Path(sys.executable).with_name("functions-framework")
+    started = time.perf_counter()
+    process = subprocess.Popen([str(executable), "--target", "service", "--host", "127.0.0.1",
+                                "--port", str(port)], cwd=folder, env=dict(os.environ, **(env or {})),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                post(port, {"source": "x = 1\n", "steps": 10})
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"functions-framework did not start in {folder}")
+                time.sleep(0.005)
+        yield port, time.perf_counter() - started
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+def post(port, body, accept_gzip=False, connection=None):
+    """(status, body bytes as sent) for one POST; a new connection unless one is given."""
+    own = connection is None
+    connection = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json"}
+    if accept_gzip:
+        headers["Accept-Encoding"] = "gzip"
+    try:
+        connection.request("POST", "/", json.dumps(body).encode(), headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        if own:
+            connection.close()
+
+
+def latency_ms(port, body):
+    post(port, body)  # warm
+    times = []
+    for _ in range(SEQUENTIAL):
+        started = time.perf_counter()
+        status, _ = post(port, body)
+        times.append(time.perf_counter() - started)
+        assert status == 200, status
+    return statistics.median(times) * 1000
+
+
+def requests_per_second(port, body):
+    """Answered 200s per second with CLIENTS clients, each sending as soon as it has its answer."""
+    stop_at = time.monotonic() + LOAD_SECONDS
+
+    def client(_):
+        answered = 0
+        while time.monotonic() < stop_at:
+            status, _ = post(port, body)
+            answered += status == 200
+        return answered
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
+        answered = sum(pool.map(client, range(CLIENTS)))
+    return answered / (time.perf_counter() - started)
+
+
+def measure(folder, env=None):
+    rows = {}
+    with served(folder, env) as (port, _):
+        for name, source in programs().items():
+            body = {"source": source, "input": "", "steps": STEPS}
+            _, identity = post(port, body)
+            _, compressed = post(port, body, accept_gzip=True)
+            if compressed[:2] == b"\x1f\x8b":
+                assert gzip.decompress(compressed) == identity
+            rows[name] = {"ms": latency_ms(port, body), "requests_per_second": requests_per_second(port, body),
+                          "bytes": len(identity), "bytes_gzip": len(compressed)}
+    cold = []
+    for _ in range(COLD_STARTS):
+        with served(folder, env) as (_, seconds):
+            cold.append(seconds * 1000)
+    return {"programs": rows, "cold_start_ms": statistics.median(cold)}
+
+
+def main():
+    ours = measure(ROOT)
+    seed = measure(SEED) if (SEED / "main.py").exists() else None
+    if seed is None:
+        print(f"the seed is not at hand ({SEED}): its columns are left out")
+    print(f"\nend to end over HTTP, {STEPS} steps asked, median of {SEQUENTIAL} sequential requests; "
+          f"requests/s with {CLIENTS} clients for {LOAD_SECONDS:.0f} s")
+    header = f"{'program':<16}{'ms':>8}{'req/s':>8}{'bytes':>10}{'gzip':>8}"
+    if seed:
+        header += f"{'seed ms':>9}{'seed req/s':>11}{'seed bytes':>11}{'x faster':>9}{'x req/s':>8}"
+    print(header)
+    for name, row in ours["programs"].items():
+        line = (f"{name:<16}{row['ms']:>8.1f}{row['requests_per_second']:>8.0f}{row['bytes']:>10}"
+                f"{row['bytes_gzip']:>8}")
+        if seed:
+            theirs = seed["programs"][name]
+            line += (f"{theirs['ms']:>9.1f}{theirs['requests_per_second']:>11.0f}{theirs['bytes']:>11}"
+                     f"{theirs['ms'] / row['ms']:>9.2f}"
+                     f"{row['requests_per_second'] / theirs['requests_per_second']:>8.2f}")
+        print(line)
+    print(f"cold start (process start to the first trace answered): {ours['cold_start_ms']:.0f} ms"
+          + (f", seed {seed['cold_start_ms']:.0f} ms ({ours['cold_start_ms'] / seed['cold_start_ms']:.2f}x)"
+             if seed else ""))
+    out = ROOT / "build"
+    out.mkdir(exist_ok=True)
+    (out / "bench-end-to-end.json").write_text(json.dumps({"ours": ours, "seed": seed}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
