@@ -254,3 +254,25 @@ def test_no_compression_unless_accepted_or_worth_it(client):
     page = client.get("/", headers={"Accept-Encoding": "gzip"})
     assert page.headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(page.get_data()) == main.VIEWER_PAGE
+
+
+def test_steps_taken_before_a_hang_in_c_reach_the_record(monkeypatch):
+    """The child sends a small record's steps one by one and a big one's in batches
+    (forkserver._Outbox): killed at the deadline while stuck in C, a small program
+    keeps every step and a big one all but the last batch."""
+    from tracer.sandbox import Sandbox
+    monkeypatch.setenv("TRACER_TIME_SECONDS", "2")
+    sandbox = Sandbox()
+    sandbox.start()
+    try:
+        small = check_record(json.loads(sandbox.run("a = 1\nb = 2\nx = 10 ** 10 ** 8\n", "", 100)))
+        assert small["outcome"]["status"] == "time_limit"
+        assert [step["line"] for step in small["steps"]] == [1, 2, 3]
+        # 603 steps of about 700 bytes each (a list in every heap), then the hang
+        big = check_record(json.loads(sandbox.run(
+            "xs = list(range(200))\nfor i in range(300):\n    y = i\nx = 10 ** 10 ** 8\n", "", 1000)))
+        assert big["outcome"]["status"] == "time_limit"
+        smallest_step = min(len(json.dumps(step, separators=(",", ":"))) for step in big["steps"][1:])
+        assert len(big["steps"]) >= 603 - (64 * 1024 // smallest_step + 1), len(big["steps"])
+    finally:
+        sandbox.stop()

@@ -182,6 +182,17 @@ static int
 string(Scan *scan, PyObject **out)
 {
     const unsigned char *start = scan->at;
+    if (out == NULL) {
+        /* most of a step is strings not built: plain ASCII runs in a tight loop */
+        const unsigned char *at = scan->at, *end = scan->end;
+        while (at < end && *at >= 0x20 && *at < 0x80 && *at != '"' && *at != '\\')
+            at++;
+        scan->at = at;
+        if (at < end && *at == '"') {
+            scan->at++;
+            return OK;
+        }
+    }
     Py_ssize_t count = string_units(scan, NULL);
     if (count < 0)
         return MALFORMED;
