@@ -30,9 +30,9 @@ PROGRAMS = ROOT / "bench" / "programs"
 SHAPES = ["bubble_sort", "fib", "bst", "word_count", "matrix", "generators"]
 TINY = "name = 'world'\ngreeting = 'hello ' + name\nwords = greeting.split()\nprint(len(words))\n"
 STEPS = 1000
-SEQUENTIAL = 11
+SEQUENTIAL = 15
 CLIENTS, LOAD_SECONDS = 8, 4.0
-COLD_STARTS = 3
+COLD_STARTS = 5
 
 
 def programs():
@@ -87,15 +87,19 @@ def post(port, body, accept_gzip=False, connection=None):
             connection.close()
 
 
-def latency_ms(port, body):
-    post(port, body)  # warm
-    times = []
+def latencies(ports, body):
+    """Seconds per sequential request, for each port, the ports taking turns (so that a
+    change in the machine's speed during the run falls on all of them alike)."""
+    for port in ports:
+        post(port, body)  # warm
+    times = [[] for _ in ports]
     for _ in range(SEQUENTIAL):
-        started = time.perf_counter()
-        status, _ = post(port, body)
-        times.append(time.perf_counter() - started)
-        assert status == 200, status
-    return statistics.median(times) * 1000
+        for port, own in zip(ports, times):
+            started = time.perf_counter()
+            status, _ = post(port, body)
+            own.append(time.perf_counter() - started)
+            assert status == 200, status
+    return [statistics.median(own) for own in times]
 
 
 def requests_per_second(port, body):
@@ -115,29 +119,38 @@ def requests_per_second(port, body):
     return answered / (time.perf_counter() - started)
 
 
-def measure(folder, env=None):
-    rows = {}
-    with served(folder, env) as (port, _):
+def measure(folders):
+    """{folder: {"programs": {name: row}, "cold_start_ms": ms}}, every folder served at once."""
+    results = {folder: {"programs": {}} for folder in folders}
+    with contextlib.ExitStack() as stack:
+        ports = [stack.enter_context(served(folder))[0] for folder in folders]
         for name, source in programs().items():
             body = {"source": source, "input": "", "steps": STEPS}
-            _, identity = post(port, body)
-            _, compressed = post(port, body, accept_gzip=True)
-            if compressed[:2] == b"\x1f\x8b":
-                assert gzip.decompress(compressed) == identity
-            rows[name] = {"ms": latency_ms(port, body), "requests_per_second": requests_per_second(port, body),
-                          "bytes": len(identity), "bytes_gzip": len(compressed)}
-    cold = []
+            seconds = latencies(ports, body)
+            for folder, port, median in zip(folders, ports, seconds):
+                _, identity = post(port, body)
+                _, compressed = post(port, body, accept_gzip=True)
+                if compressed[:2] == b"\x1f\x8b":
+                    assert gzip.decompress(compressed) == identity
+                results[folder]["programs"][name] = {
+                    "ms": median * 1000, "requests_per_second": requests_per_second(port, body),
+                    "bytes": len(identity), "bytes_gzip": len(compressed)}
+    cold = {folder: [] for folder in folders}
     for _ in range(COLD_STARTS):
-        with served(folder, env) as (_, seconds):
-            cold.append(seconds * 1000)
-    return {"programs": rows, "cold_start_ms": statistics.median(cold)}
+        for folder in folders:
+            with served(folder) as (_, seconds):
+                cold[folder].append(seconds * 1000)
+    for folder in folders:
+        results[folder]["cold_start_ms"] = statistics.median(cold[folder])
+    return results
 
 
 def main():
-    ours = measure(ROOT)
-    seed = measure(SEED) if (SEED / "main.py").exists() else None
-    if seed is None:
+    folders = [ROOT] + ([SEED] if (SEED / "main.py").exists() else [])
+    if len(folders) == 1:
         print(f"the seed is not at hand ({SEED}): its columns are left out")
+    results = measure(folders)
+    ours, seed = results[ROOT], results.get(SEED)
     print(f"\nend to end over HTTP, {STEPS} steps asked, median of {SEQUENTIAL} sequential requests; "
           f"requests/s with {CLIENTS} clients for {LOAD_SECONDS:.0f} s")
     header = f"{'program':<16}{'ms':>8}{'req/s':>8}{'bytes':>10}{'gzip':>8}"

@@ -509,3 +509,19 @@ def test_shallow_json_builds_only_the_levels_asked_for_but_checks_all():
     assert speedups.shallow_json(line.replace(b'"id"', b'"i\x02d"'), 0) is None
     # nesting deeper than the record ever is (512 levels) is refused without recursing further
     assert speedups.shallow_json(b"[" * 100000 + b"]" * 100000, 0) is None
+
+
+def test_step_lines_takes_whole_step_lines_and_stops_at_any_other():
+    opener = b'{"step":'
+    buffer = (b'{"step":{"event":"line","heap":{"1":[1]}}}\n{"step":{"line":2}}\n{"pid":7}\n'
+              b'{"step":{"line":3}}\n{"step":{"line":NaN}}\n{"step":{"line":4}}\n{"step":{"li')
+    for module in (speedups, _python_fallback()):
+        offset, texts, steps = module.step_lines(buffer, 0, opener)
+        assert buffer[offset:].startswith(b'{"pid":7}\n')
+        assert texts == [b'{"event":"line","heap":{"1":[1]}}', b'{"line":2}']
+        assert [step.get("line", step.get("event")) for step in steps] == ["line", 2]
+        offset, texts, steps = module.step_lines(buffer, offset + len(b'{"pid":7}\n'), opener)
+        assert texts == [b'{"line":3}'] and buffer[offset:].startswith(b'{"step":{"line":NaN}}')
+        after_refused = buffer.index(b"\n", offset) + 1
+        offset, texts, _ = module.step_lines(buffer, after_refused, opener)
+        assert texts == [b'{"line":4}'] and buffer[offset:] == b'{"step":{"li'  # not whole yet

@@ -9,6 +9,13 @@
    empty ({} or []). Anything else is None. Python's mirror:
    speedups.shallow_json. The record joins the step bytes as they came, so
    the whole value is checked, not only what is built.
+
+   `step_lines(buffer, offset, opener)` takes the step lines (`opener`, one
+   JSON value, `}`, a newline) from `offset` on, in one call where a Python
+   loop would make several per line: (the offset after the last one taken,
+   [each step's JSON bytes], [each step shallow, one level built]). It stops
+   at the first line that is not one, or not whole yet, for the caller to
+   read (a pid or an end line) or refuse.
 */
 
 #define PY_SSIZE_T_CLEAN
@@ -428,4 +435,65 @@ shallow_json(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     PyErr_Clear();
     Py_RETURN_NONE;
+}
+
+PyObject *
+step_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data, opener;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "step_lines(buffer, offset, opener)");
+        return NULL;
+    }
+    Py_ssize_t offset = PyLong_AsSsize_t(args[1]);
+    if (offset == -1 && PyErr_Occurred())
+        return NULL;
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[2], &opener, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    PyObject *texts = PyList_New(0), *steps = PyList_New(0), *result = NULL;
+    if (texts == NULL || steps == NULL)
+        goto done;
+    const unsigned char *base = data.buf, *end = base + data.len;
+    while (offset >= 0 && offset < data.len) {
+        const unsigned char *line = base + offset;
+        const unsigned char *newline = memchr(line, '\n', end - line);
+        if (newline == NULL || newline - line < opener.len + 1 || memcmp(line, opener.buf, opener.len) != 0
+            || newline[-1] != '}')
+            break;
+        Scan scan = {line + opener.len, newline - 1};
+        PyObject *step = NULL;
+        int status = value(&scan, 0, 1, &step);
+        if (status == OK) {
+            skip_space(&scan);
+            if (scan.at != scan.end) {
+                Py_DECREF(step);
+                status = MALFORMED;
+            }
+        }
+        if (status == FAILED && PyErr_ExceptionMatches(PyExc_MemoryError))
+            goto done;
+        if (status != OK) {
+            PyErr_Clear();
+            break;  /* the caller refuses it */
+        }
+        PyObject *text = PyBytes_FromStringAndSize((const char *)line + opener.len,
+                                                   newline - 1 - line - opener.len);
+        int appended = text != NULL && PyList_Append(texts, text) == 0 && PyList_Append(steps, step) == 0;
+        Py_XDECREF(text);
+        Py_DECREF(step);
+        if (!appended)
+            goto done;
+        offset = newline + 1 - base;
+    }
+    result = Py_BuildValue("nOO", offset, texts, steps);
+done:
+    Py_XDECREF(texts);
+    Py_XDECREF(steps);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&opener);
+    return result;
 }

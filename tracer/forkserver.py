@@ -46,39 +46,107 @@ def serve(control_fd, settings):
     host_paths = _host_paths()
     program = seccomp.build() if seccomp.supported() else None
     server = confinement.isolate_server()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children
     # Every object the server made is left out of the collector's passes, so a
     # child's collection does not touch (and copy) the pages they live on.
     gc.collect()
     gc.freeze()
     control = socket.socket(fileno=control_fd)
+    events = select.poll()
+    events.register(control, select.POLLIN)
+    # A child's exit wakes the poll below (through this pipe) to reap it.
+    exits, exits_written = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(exits_written)
+    signal.signal(signal.SIGCHLD, lambda signal_number, frame: None)
+    events.register(exits, select.POLLIN)
 
     def spare_child(spare_fd):
         landlock = confinement.confine_spare(spare_fd, null_fd, settings, program)
         return _spare(dict(server, landlock=landlock), host_paths)
 
-    spares = {}  # the server's end of each waiting spare's socket, by descriptor
-    # POLLIN for the spares too: a spare's socket is readable when it has died
-    # (gVisor reports a closed peer as readable, but not as hung up unless asked)
-    events = select.poll()
-    events.register(control, select.POLLIN)
+    spares = _Spares(lambda: _fork(spare_child), settings["spares"], events)
     while True:
-        while len(spares) < settings["spares"]:
-            spare = _fork(spare_child)
-            spares[spare.fileno()] = spare
-            events.register(spare, select.POLLIN)
+        spares.refill()
         for fd, _ in _poll(events):
-            if fd != control_fd:  # a waiting spare died (the OOM killer): the loop forks another
-                events.unregister(fd)
-                spares.pop(fd).close()
-                continue
-            message, fds = _receive(control, 16)
-            if not message:
-                return  # the service is gone
-            for connection in fds:
-                if message in _KINDS:
-                    _pass_on(spares, events, message, connection, spare_child)
-                os.close(connection)  # the child has it; a message of another kind: the service gets EOF
+            if fd == exits:
+                _drain(exits)
+                spares.reap()
+            elif fd != control_fd:
+                spares.died(fd)
+            else:
+                message, fds = _receive(control, 16)
+                if not message:
+                    return  # the service is gone
+                for connection in fds:
+                    if message in _KINDS:
+                        spares.pass_on(message, connection)
+                    os.close(connection)  # the child has it; a message of another kind: the service gets EOF
+
+
+class _Spares:
+    """The children forked and confined ahead of their requests, and those running one."""
+
+    _ATTEMPTS = 3
+
+    def __init__(self, fork, wanted, events):
+        self._fork = fork  # () -> (the server's end of the new spare's socket, its pid)
+        self._wanted = wanted
+        self._events = events
+        self._waiting = {}  # descriptor -> (socket, pid)
+        self._running = set()  # pids of the children that took a request
+
+    def refill(self):
+        """Fork the spares missing; while a child runs a request and another spare
+        still waits, not until the child is done: a fork and a warm-up take a
+        core for a few milliseconds, which the running trace would wait for."""
+        while len(self._waiting) < self._wanted and not (self._waiting and self._running):
+            self._add()
+
+    def _add(self):
+        spare, pid = self._fork()
+        self._waiting[spare.fileno()] = (spare, pid)
+        # POLLIN: its socket is readable once it has died (gVisor reports a
+        # closed peer as readable, but not as hung up unless asked)
+        self._events.register(spare, select.POLLIN)
+
+    def died(self, fd):
+        """A waiting spare's socket is readable: it died (the OOM killer); refill forks another."""
+        self._events.unregister(fd)
+        self._waiting.pop(fd)[0].close()
+
+    def reap(self):
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self._running.discard(pid)
+
+    def pass_on(self, kind, connection):
+        """Hand a connection to a waiting spare (a new one if none is left alive)."""
+        for _ in range(self._ATTEMPTS):
+            if not self._waiting:
+                self._add()
+            fd, (spare, pid) = self._waiting.popitem()
+            self._events.unregister(fd)
+            try:
+                socket.send_fds(spare, [kind], [connection])
+                self._running.add(pid)
+                return
+            except OSError:
+                continue  # died while waiting: the next one
+            finally:
+                spare.close()
+        # no spare took it: the service sees its connection end unanswered, and hands it over again
+
+
+def _drain(fd):
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def _poll(events):
@@ -98,35 +166,21 @@ def _receive(sock, max_fds):
             continue
 
 
-def _pass_on(spares, events, kind, connection, spare_child):
-    """Hand a connection to a waiting spare (forking one if none is left alive)."""
-    while True:
-        if spares:
-            fd, spare = spares.popitem()
-            events.unregister(fd)
-        else:
-            spare = _fork(spare_child)
-        try:
-            socket.send_fds(spare, [kind], [connection])
-            return
-        except OSError:
-            continue  # died while waiting: the next one
-        finally:
-            spare.close()
-
-
 def _fork(run):
-    """Fork a child that runs `run(its socket's fd)` and exits; the server's end of that socket."""
+    """Fork a child that runs `run(its socket's fd)` and exits: (the server's end of that socket, its pid)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    if os.fork() == 0:
+    pid = os.fork()
+    if pid == 0:
         status = 70
         try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             ours.close()
             status = run(theirs.detach())
         finally:
             os._exit(status)
     theirs.close()
-    return ours
+    return ours, pid
 
 
 # A spare traces this before it waits: the pages a trace touches (the engine,

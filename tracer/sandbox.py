@@ -23,7 +23,7 @@ from .limits import limits_for
 from .outcome import stopped
 from .pythontutor import STEP_EVENTS, finish_trace
 from .record import assemble, encode
-from .speedups import shallow_json
+from .speedups import step_lines
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
 _EVENTS = {"call", "line", "return", "exception"}
@@ -235,19 +235,27 @@ def _read_reply(connection, reply, deadline, byte_cap, step_cap):
             ending = "too_big"
             break
         buffer += chunk
-        *complete, buffer = buffer.split(b"\n")
-        for line in complete:
-            if pid is None and protocol.is_pid_line(line):
-                pid = int(json.loads(line)["pid"])
-                continue
-            if protocol.is_step_line(line):
-                steps += 1
+        offset = 0
+        while ending is None:
+            # the step lines, checked in one call; then the line they stopped at, if whole
+            offset, texts, taken = step_lines(buffer, offset, protocol.STEP_OPENER)
+            if texts:
+                steps += len(texts)
                 if steps > step_cap:
                     ending = "too_many_steps"
                     break
-            ending = reply.add(line)
-            if ending is not None:  # the end line, or a line that is not the reply's
+                ending = reply.add_steps(texts, taken)
+                if ending is not None:
+                    break
+            newline = buffer.find(b"\n", offset)
+            if newline < 0:
                 break
+            line, offset = buffer[offset:newline], newline + 1
+            if pid is None and protocol.is_pid_line(line):
+                pid = int(json.loads(line)["pid"])
+                continue
+            ending = reply.add(line)  # the end line, or a line that is not the reply's
+        buffer = buffer[offset:]
     if ending != "end" and pid is not None:
         try:
             os.killpg(pid, signal.SIGKILL)
@@ -272,6 +280,9 @@ class _CanaryReply:
         self.layers = None
         self.speedups = False
 
+    def add_steps(self, texts, steps):
+        return "invalid"
+
     def add(self, line):
         message = _parse(line)
         if message is None or not isinstance(message.get("canary"), dict):
@@ -291,15 +302,15 @@ class _StepsReply:
         self._steps = []  # each step's JSON bytes, as the child sent them
         self._tail = None
 
+    def add_steps(self, texts, steps):
+        """Steps whose lines are whole JSON (speedups.step_lines): None, or "invalid"."""
+        if not all(map(self._accept, steps)):
+            return "invalid"
+        self._steps += texts
+        return None
+
     def add(self, line):
-        step_json = protocol.step_of(line)
-        if step_json is not None:
-            # The whole step is checked, its own members built (the callers check their types).
-            step = shallow_json(step_json, 1)
-            if step is None or not self._accept(step):
-                return "invalid"
-            self._steps.append(step_json)
-            return None
+        """Any other line: "end" for a valid end line, else "invalid"."""
         message = _parse(line)
         if message is not None and set(message) == {"end"} and _is_tail(message["end"]):
             self._tail = message["end"]

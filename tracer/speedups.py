@@ -22,7 +22,10 @@ child (tracer/_json_check.c): `data` parsed as strict JSON (UTF-8, no NaN,
 nothing after the value, at most 512 levels deep in C), None if it is not,
 with containers below `levels` left empty in C; the Python version builds
 them all, which the callers cannot tell apart (they check only that a
-container is a dict or a list).
+container is a dict or a list). `step_lines(buffer, offset, opener)`
+takes the whole step lines from `offset` on, each checked so: (the offset
+after them, their steps' JSON bytes, their steps), stopping at the first
+line that is not one.
 
 Where C is not built, EncoderCore, settle_heap, full_step and delta_step are None (their
 callers run their own Python: snapshot._PythonCore, ...), and the classes
@@ -38,7 +41,8 @@ try:
     if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench
         raise ImportError("TRACER_SPEEDUPS=0")
     from tracer._speedups import (Activation, EncoderCore, RecordBuffer, Tracer, delta_step, dict_version,
-                                  full_step, same_items, same_objects, settle_heap, shallow_json)
+                                  full_step, same_items, same_objects, settle_heap, shallow_json,
+                                  step_lines)
     NATIVE = True
 except ImportError:
     NATIVE = False
@@ -145,3 +149,19 @@ except ImportError:
 
     def _not_json(constant):
         raise ValueError(f"{constant} is not JSON")
+
+    def step_lines(buffer, offset, opener):
+        """(offset after the step lines taken, their steps' JSON bytes, their steps)."""
+        texts, steps = [], []
+        while True:
+            newline = buffer.find(b"\n", offset)
+            if newline < 0 or not buffer.startswith(opener, offset) or buffer[newline - 1:newline] != b"}" \
+                    or newline - offset < len(opener) + 1:
+                return offset, texts, steps
+            text = buffer[offset + len(opener):newline - 1]
+            step = shallow_json(text, 1)
+            if step is None:
+                return offset, texts, steps
+            texts.append(text)
+            steps.append(step)
+            offset = newline + 1
