@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench import mixed_load
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT.parent / "shared" / "peers" / "willow" / "tracers" / "python"
 PROGRAMS = ROOT / "bench" / "programs"
@@ -33,6 +35,7 @@ STEPS = 1000
 SEQUENTIAL = 15
 CLIENTS, LOAD_SECONDS = 8, 4.0
 COLD_STARTS = 5
+MIXED_SECONDS = 60
 
 
 def programs():
@@ -169,9 +172,17 @@ def main():
     print(f"cold start (process start to the first trace answered): {ours['cold_start_ms']:.0f} ms"
           + (f", seed {seed['cold_start_ms']:.0f} ms ({ours['cold_start_ms'] / seed['cold_start_ms']:.2f}x)"
              if seed else ""))
+    with served(ROOT) as (port, _):
+        load = mixed_load.run(port, MIXED_SECONDS, CLIENTS)
+    print(f"{CLIENTS} clients mixing normal, 10000-step and hostile programs for {MIXED_SECONDS} s: "
+          f"{load['normal']} normal answered, p50 {load['p50_ms']:.0f} ms, p99 {load['p99_ms']:.0f} ms, "
+          f"{load['long']} long, {load['hostile']} hostile; errors: {len(load['errors'])}")
+    for error in load["errors"][:10]:
+        print("  ", error)
     out = ROOT / "build"
     out.mkdir(exist_ok=True)
-    (out / "bench-end-to-end.json").write_text(json.dumps({"ours": ours, "seed": seed}, indent=1))
+    (out / "bench-end-to-end.json").write_text(json.dumps({"ours": ours, "seed": seed, "mixed_load": load},
+                                                          indent=1))
 
 
 if __name__ == "__main__":

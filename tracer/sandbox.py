@@ -53,7 +53,10 @@ def _setting(name, default):
 
 class Sandbox:
     def __init__(self):
-        self.concurrency = _setting("TRACER_CONCURRENCY", 2)
+        # By default as many children at once as functions-framework's gunicorn has
+        # threads (THREADS, else 4 per CPU): a request the framework has taken then
+        # never waits for a slot behind a long trace; the kernel shares the CPUs.
+        self.concurrency = _setting("TRACER_CONCURRENCY", _setting("THREADS", (os.cpu_count() or 1) * 4))
         self.memory_bytes = _setting("TRACER_MEMORY_MB", 160) * 1024 * 1024
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._control_lock = threading.RLock()  # start() runs the canary through _hand_over
@@ -95,9 +98,9 @@ class Sandbox:
         # not be able to read its memory or /proc files (ptrace rules, /proc/PID/mem).
         kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
         time_seconds = limits_for().time_seconds
-        # As many children forked and confined ahead as requests may run at once.
+        # Children forked and confined ahead: as many as the CPUs can run at once.
         settings = {"cpu_seconds": time_seconds + 2, "memory_bytes": self.memory_bytes,
-                    "spares": self.concurrency}
+                    "spares": min(self.concurrency, os.cpu_count() or 1)}
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         code = f"import sys; sys.path.insert(0, {_ROOT!r}); from tracer.forkserver import main; main()"
         # -I less its -E: -s -P, and an environment with nothing but a fixed hash
@@ -150,13 +153,15 @@ class Sandbox:
         limits = limits_for(steps)
         request = {"source": source, "input": input_text, "limits": limits.as_record(),
                    "encoding": encoding, "format": format}
-        deadline = time.monotonic() + limits.time_seconds + _GRACE_SECONDS
         with self._slots:
             # A connection handed over as the server dies can be lost with it: no
             # child ever started on it, so it is handed over once more.
             for _ in range(2):
                 reply = (_PythonTutorReply(limits, source) if format == "pythontutor"
                          else _RecordReply(limits, encoding))
+                # from here, not from the request's arrival: time spent waiting for a
+                # slot is not the program's
+                deadline = time.monotonic() + limits.time_seconds + _GRACE_SECONDS
                 ending = self._exchange(b"t", request, reply, deadline, limits.record_bytes + _REPLY_MARGIN,
                                         limits.steps)
                 if ending != "unstarted":
