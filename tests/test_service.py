@@ -276,3 +276,12 @@ def test_steps_taken_before_a_hang_in_c_reach_the_record(monkeypatch):
         assert len(big["steps"]) >= 603 - (64 * 1024 // smallest_step + 1), len(big["steps"])
     finally:
         sandbox.stop()
+
+
+def test_the_spares_warm_up_ends_well_within_its_limits():
+    """A sandboxed engine that reaches a limit ends its process: a spare whose warm-up
+    did would die before its request, and the server would fork spares forever."""
+    from tracer import forkserver
+    record = tracer.trace(forkserver._WARM_UP_SOURCE, "", forkserver.WARM_UP_STEPS)
+    assert record["outcome"]["status"] == "ok"
+    assert len(record["steps"]) < forkserver.WARM_UP_STEPS / 10

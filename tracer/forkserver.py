@@ -188,6 +188,7 @@ def _fork(run):
 # from the server's, instead of each costing a fault on the request's path.
 # It changes nothing of the modules a program sees (no import, no random), and
 # the collection after it leaves the collector's counts as a fresh fork's.
+WARM_UP_STEPS = 1000
 _WARM_UP_SOURCE = """def total(n):
     result = 0
     for i in range(n):
@@ -200,7 +201,8 @@ for value in values:
 
 
 def _warm_up():
-    limits = limits_for(100)
+    # Well within the limits: a sandboxed engine that reaches one ends the process.
+    limits = limits_for(WARM_UP_STEPS)
     try:
         Engine(_WARM_UP_SOURCE, "", limits, writer=StreamedRecord(limits, lambda line: None), sandboxed=True).run()
     except BaseException:  # never a reason for a spare not to serve
