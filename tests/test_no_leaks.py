@@ -14,7 +14,7 @@ math.pi = 3
 math.extra = 'added'
 random.seed(1)
 json.dumps = None
-__builtins__['len'] = None
+__builtins__.len = None  # a module in __main__, as untraced
 sys.stdout = None
 sys.setrecursionlimit(50)
 value = random.random()

@@ -101,6 +101,11 @@ class Engine:
         self._prepare(code, writer)
         saved_streams = sys.stdin, sys.stdout, sys.stderr
         saved_recursion = sys.getrecursionlimit()
+        saved_int_digits = sys.get_int_max_str_digits()  # the program may set its own
+        # The library looks the program up there (dataclasses' string annotations,
+        # typing.get_type_hints, enum's functional API): it is `__main__` while it runs.
+        saved_main = sys.modules.get("__main__")
+        sys.modules["__main__"] = self._environment.main_module
         # The sandbox's child exits after this one run: nothing to put back for a next one.
         module_state = None if self._sandboxed else ModuleState()
         namespace = self._environment.globals()
@@ -141,6 +146,11 @@ class Engine:
         sys.stdin, sys.stdout, sys.stderr = saved_streams
         sys.unraisablehook = saved_unraisable_hook
         sys.setrecursionlimit(saved_recursion)
+        sys.set_int_max_str_digits(saved_int_digits)
+        if saved_main is None:
+            sys.modules.pop("__main__", None)
+        else:
+            sys.modules["__main__"] = saved_main
         if module_state is not None:
             module_state.restore()
         result = self._outcome(ending)

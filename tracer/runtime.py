@@ -12,6 +12,8 @@ import os
 import sys
 import types
 
+from .snapshot import PROGRAM_FILENAME
+
 ALLOWED_MODULES = (
     "__future__", "abc", "array", "bisect", "calendar", "cmath", "collections",
     "collections.abc", "contextlib", "copy", "dataclasses", "datetime",
@@ -114,6 +116,8 @@ class OutputCapture(io.TextIOBase):
     def write(self, text):
         if type(text) is not str:
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if not text.isascii():
+            text.encode("utf-8")  # a lone surrogate: UnicodeEncodeError, as a UTF-8 stdout raises
         if self.discarding or self.overflowed:
             return len(text)
         room = self._limit - self._size
@@ -142,29 +146,40 @@ class ProgramEnvironment:
     def __init__(self, input_text, output, recursion, echo_input=False):
         self.output = output
         self._echo_input = echo_input
-        self.stdin = io.StringIO(input_text)
+        self.stdin = _stdin(input_text)
         self._recursion = recursion
         self._module_copies = {}
-        self.sys_module = self._make_sys()
         self.builtins = self._make_builtins()
+        self.main_module = self._make_main()
+        self.sys_module = self._make_sys()
 
     def globals(self):
-        return {"__name__": "__main__", "__builtins__": self.builtins, "__doc__": None}
+        """The program's module namespace (sys.modules["__main__"].__dict__)."""
+        return vars(self.main_module)
+
+    def _make_main(self):
+        """`__main__` as `python program.py` makes it: its dunders, `__builtins__` a module."""
+        main = types.ModuleType("__main__")
+        vars(main).update(__package__=None, __loader__=None, __spec__=None, __annotations__={},
+                          __builtins__=self.builtins, __file__=PROGRAM_FILENAME, __cached__=None)
+        return main
 
     def _make_builtins(self):
-        names = dict(vars(builtins))
+        module = types.ModuleType("builtins", builtins.__doc__)
+        names = vars(module)
+        names.update(vars(builtins))
         names.update(
             __import__=self._import,
             open=_refuse("open", "files cannot be opened here: read the input with input() or sys.stdin"),
             breakpoint=_refuse("breakpoint", "there is no debugger here"),
             help=_refuse("help", "there is no interactive help here"),
-            exit=_exit, quit=_exit,
+            exit=_exit, quit=_exit, locals=_locals, vars=_vars,
         )
         for name in ("copyright", "credits", "license"):
             names.pop(name, None)
         if self._echo_input:
             names["input"] = self._echoing_input
-        return names
+        return module
 
     def _echoing_input(self, prompt=""):
         """input() that also writes the line read, as a terminal shows what was typed
@@ -186,9 +201,10 @@ class ProgramEnvironment:
         facade.stdout = facade.__stdout__ = self.output
         facade.stderr = facade.__stderr__ = self.output
         facade.exit = _exit
-        facade.modules = {}
+        facade.modules = {"__main__": self.main_module, "builtins": self.builtins, "sys": facade}
         facade.getrecursionlimit = self._recursion.get
         facade.setrecursionlimit = self._recursion.set
+        facade.set_int_max_str_digits = _set_int_max_str_digits
         return facade
 
     def _import(self, name, globals=None, locals=None, fromlist=(), level=0):
@@ -197,6 +213,10 @@ class ProgramEnvironment:
         if name == "sys":
             return self.sys_module
         if name not in _MODULES:
+            top = name.partition(".")[0]
+            if top not in sys.stdlib_module_names and top not in _MODULES:
+                # as CPython says of a module that is nowhere (this one would not be either)
+                raise ModuleNotFoundError(f"No module named {top!r}", name=top)
             raise ImportError(f"import of {name!r} is not allowed here; "
                               f"the modules that can be imported are: {_ALLOWED_TEXT}",
                               name=name)
@@ -214,7 +234,47 @@ class ProgramEnvironment:
             copy = types.ModuleType(name)
             vars(copy).update(vars(original))
             self._module_copies[name] = copy
+            self.sys_module.modules[name] = copy
         return copy
+
+
+def _stdin(text):
+    """sys.stdin as CPython makes it on Linux: UTF-8 text over bytes (`.buffer`), lines
+    ended by "\n" only (no newline translation)."""
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate outside surrogateescape's range
+        data = text.encode("utf-8", "surrogatepass")
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape", newline="\n")
+
+
+def _locals():
+    """locals(), where the caller is a function: a copy of its locals as they are now.
+
+    CPython's locals() in a function is a dict it refreshes from the frame
+    whenever it is asked for again, or whenever a trace function reads the
+    frame's locals: under the tracer that would be at every step, so a
+    `locals()` taken before a name was bound would show it later. In a
+    module or class body it is the namespace itself, as untraced.
+    """
+    return _locals_of(sys._getframe(1))
+
+
+def _vars(*args):
+    """vars(): locals() without an argument, the builtin with one."""
+    return builtins.vars(*args) if args else _locals_of(sys._getframe(1))
+
+
+def _locals_of(frame):
+    return dict(frame.f_locals) if frame.f_code.co_flags & _CO_OPTIMIZED else frame.f_locals
+
+
+def _set_int_max_str_digits(maxdigits):
+    """sys.set_int_max_str_digits for the program; the engine puts the tracer's back after it."""
+    sys.set_int_max_str_digits(maxdigits)
+
+
+_CO_OPTIMIZED = 0x0001
 
 
 class RecursionLimit:

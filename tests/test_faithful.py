@@ -1,0 +1,74 @@
+"""Tracing never changes what a program does: each program here prints (or raises)
+the same traced, in-process and in the sandbox, as CPython running it as a script."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import main
+import tracer
+
+INPUT = "3 4\n5\n"
+PROGRAMS = {
+    # locals() in a function is the locals as they were at the call, not refreshed at every step
+    "locals_is_a_snapshot": "def f(a, b):\n    args = locals()\n    return sorted(args)\nprint(f(1, 2))\n",
+    "locals_key_deleted_stays_deleted": ("def f(axis):\n    v = locals()\n    del v['axis']\n    x = 1\n"
+                                         "    return sorted(v)\nprint(f(3))\n"),
+    "vars_in_function_and_class": ("def f(a):\n    v = vars()\n    b = 2\n    return sorted(v)\nprint(f(1))\n"
+                                   "class C:\n    x = 1\n    print(sorted(k for k in vars() if k[0] != '_'))\n"
+                                   "print(sorted(vars(C))[-1])\n"),
+    "module_locals_is_globals": "x = 1\nlocals()['y'] = 2\nprint(y, locals() is globals())\n",
+    # a module that exists nowhere is ModuleNotFoundError
+    "missing_module": ("try:\n    import no_such_module\nexcept ModuleNotFoundError as error:\n"
+                       "    print(type(error).__name__, error, error.name)\n"),
+    "missing_module_uncaught": "from no_such_module import x\n",
+    # sys.modules['__main__'] is the program
+    "main_module": "import sys\nx = 5\nprint(sys.modules[__name__].x, sys.modules['__main__'].x)\n",
+    "dataclass_string_annotations": ("from __future__ import annotations\nfrom dataclasses import dataclass\n"
+                                     "from typing import ClassVar\n@dataclass\nclass C:\n    x: int\n"
+                                     "    y: ClassVar[int] = 3\nprint(C(x=5))\n"),
+    "enum_functional_api": "from enum import Enum\nColor = Enum('Color', 'RED GREEN')\nprint(Color.RED, Color.__module__)\n",
+    "type_hints": ("from typing import get_type_hints\nclass Point:\n    x: 'int'\n    y: 'Point'\n"
+                   "print(get_type_hints(Point))\n"),
+    # output: stdout is UTF-8, strict
+    "lone_surrogate_printed": "print('before')\nprint('\\ud800')\n",
+    # the environment of a script
+    "stdin_buffer": "import sys\ndata = sys.stdin.buffer.read()\nprint(data.split(), type(data).__name__)\n",
+    "stdin_lines": "import sys\nprint([line for line in sys.stdin])\n",
+    "builtins_is_a_module": "print(type(__builtins__).__name__, __builtins__.len('abc'))\n",
+    "builtins_item_assignment": "__builtins__['len'] = None\n",
+    "main_dunders": "print(__name__, __spec__, __package__, sorted(__annotations__))\n",
+    "int_max_str_digits": "import sys\nsys.set_int_max_str_digits(5000)\nprint(len(str(10 ** 4500)))\n",
+}
+
+
+def untraced(source, tmp_path):
+    """(stdout, the exception's last traceback line or "") of CPython running it as a script."""
+    script = tmp_path / "program.py"
+    script.write_text(source)
+    result = subprocess.run([sys.executable, str(script)], input=INPUT, capture_output=True, text=True,
+                            env={"PYTHONHASHSEED": "0", "PYTHONIOENCODING": "utf-8"})
+    error = result.stderr.strip().splitlines()[-1] if result.returncode else ""
+    return result.stdout, error
+
+
+def outcome_of(record):
+    exception = record["outcome"].get("exception")
+    return record["stdout"], f"{exception['type']}: {exception['message']}" if exception else ""
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_a_program_does_the_same_traced_as_untraced(name, tmp_path):
+    source = PROGRAMS[name]
+    expected = untraced(source, tmp_path)
+    assert outcome_of(tracer.trace(source, INPUT, 1000)) == expected
+    assert outcome_of(json.loads(main._sandbox().run(source, INPUT, 1000))) == expected
+
+
+def test_the_program_setting_int_max_str_digits_does_not_change_the_next_run():
+    before = sys.get_int_max_str_digits()
+    tracer.trace("import sys\nsys.set_int_max_str_digits(100000)\n")
+    assert sys.get_int_max_str_digits() == before
+    assert sys.modules["__main__"].__name__ != "<source>" and "__main__" in sys.modules
