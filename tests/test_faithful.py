@@ -72,3 +72,25 @@ def test_the_program_setting_int_max_str_digits_does_not_change_the_next_run():
     tracer.trace("import sys\nsys.set_int_max_str_digits(100000)\n")
     assert sys.get_int_max_str_digits() == before
     assert sys.modules["__main__"].__name__ != "<source>" and "__main__" in sys.modules
+
+
+WARNINGS = {
+    "syntax_warning": "x = 1\nprint(x is 1)\n",
+    # (a pattern of its own: re caches what it compiled, and warns only the first time)
+    "runtime_warning_shows_its_line": "import re\nprint('before')\np = re.compile('[[faithful]')\nprint('after')\n",
+}
+
+
+@pytest.mark.parametrize("name", WARNINGS)
+def test_warnings_are_output_with_their_line_as_on_a_terminal(name, tmp_path):
+    """Warnings go to stderr, which the record's output holds with stdout as a terminal
+    shows both: those of compiling first, each with the program's line under it."""
+    source = WARNINGS[name]
+    script = tmp_path / "program.py"
+    script.write_text(source)
+    result = subprocess.run([sys.executable, "-u", str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={"PYTHONHASHSEED": "0", "PYTHONIOENCODING": "utf-8"})
+    expected = result.stdout.replace(str(script), "<source>")
+    assert "Warning: " in expected
+    assert tracer.trace(source)["stdout"] == expected
+    assert json.loads(main._sandbox().run(source, "", 1000))["stdout"] == expected

@@ -8,6 +8,7 @@ import collections
 import ctypes
 import dis
 import functools
+import linecache
 import os
 import sys
 import threading
@@ -64,6 +65,14 @@ def _scheduler(thread_id, exception_type):
     return collections.defaultdict(functools.partial(_set_async_exc, thread_id, exception_type))
 
 
+_STARTUP_WARNING_FILTERS = list(warnings.filters)  # as the interpreter set them, before any host's
+
+
+def _show_on_stderr(message, category, filename, lineno, file=None, line=None):
+    """warnings.showwarning as a fresh interpreter's: the warning and its line, on stderr."""
+    (file or sys.stderr).write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 class Engine:
     """Traces one program.
 
@@ -89,11 +98,14 @@ class Engine:
     def run(self):
         """Trace the program; return what the writer's finish returns (the record's bytes)."""
         writer = self._given_writer or new_writer(self._limits, self._source, self._encoding, self._format)
-        try:
-            code = compile(self._source, PROGRAM_FILENAME, "exec", dont_inherit=True)
-        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as error:
-            return writer.finish(outcomes.syntax_error(error, self._source), "")
-        with _lock:
+        with _lock:  # the warnings module's state is the process's
+            try:
+                # what compiling warns of (`x is 1`) is the program's first output, as on a terminal
+                with warnings.catch_warnings(record=True) as self._compile_warnings:
+                    warnings.filters[:] = _STARTUP_WARNING_FILTERS
+                    code = compile(self._source, PROGRAM_FILENAME, "exec", dont_inherit=True)
+            except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as error:
+                return writer.finish(outcomes.syntax_error(error, self._source), "")
             return self._run_locked(code, writer)
 
     def _run_locked(self, code, writer):
@@ -106,6 +118,13 @@ class Engine:
         # typing.get_type_hints, enum's functional API): it is `__main__` while it runs.
         saved_main = sys.modules.get("__main__")
         sys.modules["__main__"] = self._environment.main_module
+        # A warning shows the program's line, as it does for a script on disk.
+        saved_lines = linecache.cache.get(PROGRAM_FILENAME)
+        linecache.cache[PROGRAM_FILENAME] = (len(self._source), None, self._source.splitlines(True),
+                                             PROGRAM_FILENAME)
+        for warning in self._compile_warnings:
+            self._output.write(warnings.formatwarning(warning.message, warning.category, warning.filename,
+                                                      warning.lineno))
         # The sandbox's child exits after this one run: nothing to put back for a next one.
         module_state = None if self._sandboxed else ModuleState()
         namespace = self._environment.globals()
@@ -118,6 +137,10 @@ class Engine:
         watchdog = _Watchdog(self)
         warning_filters = warnings.catch_warnings()
         warning_filters.__enter__()
+        # the program's warnings as a fresh interpreter shows them (to its stderr), even
+        # in a host that changed how its own are shown (pytest does)
+        warnings.filters[:] = _STARTUP_WARNING_FILTERS
+        warnings.showwarning = _show_on_stderr
         # 3.12 warns when a trace function reads the locals of an inlined comprehension
         warnings.filterwarnings("ignore", "assigning None to unbound local", RuntimeWarning)
         _running = self
@@ -151,6 +174,10 @@ class Engine:
             sys.modules.pop("__main__", None)
         else:
             sys.modules["__main__"] = saved_main
+        if saved_lines is None:
+            linecache.cache.pop(PROGRAM_FILENAME, None)
+        else:
+            linecache.cache[PROGRAM_FILENAME] = saved_lines
         if module_state is not None:
             module_state.restore()
         result = self._outcome(ending)
