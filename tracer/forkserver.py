@@ -65,8 +65,7 @@ def serve(control_fd, settings):
 
     spares = _Spares(lambda: _fork(spare_child), settings["spares"], events)
     while True:
-        spares.refill()
-        for fd, _ in _poll(events):
+        for fd, _ in _poll(events, spares.refill()):
             if fd == exits:
                 _drain(exits)
                 spares.reap()
@@ -93,13 +92,27 @@ class _Spares:
         self._events = events
         self._waiting = {}  # descriptor -> (socket, pid)
         self._running = set()  # pids of the children that took a request
+        self._last_activity = 0.0  # time.monotonic() of the last hand-over or end of a child
+
+    # A spare's fork and warm-up take a core for a few milliseconds. While another
+    # spare waits, they wait for a quiet moment: no child running a request and
+    # none handed one or ended for this long (the service then is sending a
+    # response, and the next request of a client that sends one after another
+    # may be on its way), so that they take no core a request needs.
+    _QUIET_SECONDS = 0.02
 
     def refill(self):
-        """Fork the spares missing; while a child runs a request and another spare
-        still waits, not until the child is done: a fork and a warm-up take a
-        core for a few milliseconds, which the running trace would wait for."""
-        while len(self._waiting) < self._wanted and not (self._waiting and self._running):
+        """Fork the spares missing, now if none waits, else once it is quiet; the
+        seconds until the poll should wake to look again (None: no need)."""
+        while len(self._waiting) < self._wanted:
+            if self._waiting:
+                if self._running:
+                    return None  # a child's end wakes the poll
+                quiet_for = time.monotonic() - self._last_activity
+                if quiet_for < self._QUIET_SECONDS:
+                    return self._QUIET_SECONDS - quiet_for
             self._add()
+        return None
 
     def _add(self):
         spare, pid = self._fork()
@@ -121,7 +134,9 @@ class _Spares:
                 return
             if pid == 0:
                 return
-            self._running.discard(pid)
+            if pid in self._running:
+                self._running.discard(pid)
+                self._last_activity = time.monotonic()
 
     def pass_on(self, kind, connection):
         """Hand a connection to a waiting spare (a new one if none is left alive)."""
@@ -133,6 +148,7 @@ class _Spares:
             try:
                 socket.send_fds(spare, [kind], [connection])
                 self._running.add(pid)
+                self._last_activity = time.monotonic()
                 return
             except OSError:
                 continue  # died while waiting: the next one
@@ -149,10 +165,11 @@ def _drain(fd):
         pass
 
 
-def _poll(events):
+def _poll(events, timeout):
+    """The events, after at most `timeout` seconds (None: no limit)."""
     while True:
         try:
-            return events.poll()
+            return events.poll(None if timeout is None else max(timeout * 1000, 1))
         except InterruptedError:
             continue
 
