@@ -162,13 +162,14 @@ class Sandbox:
                 # from here, not from the request's arrival: time spent waiting for a
                 # slot is not the program's
                 deadline = time.monotonic() + limits.time_seconds + _GRACE_SECONDS
+                # (only here: the canary waits for a server that may still be starting)
                 ending = self._exchange(b"t", request, reply, deadline, limits.record_bytes + _REPLY_MARGIN,
-                                        limits.steps)
+                                        limits.steps, time.monotonic() + _FIRST_BYTE_SECONDS)
                 if ending != "unstarted":
                     break
         return reply.finish(ending)
 
-    def _exchange(self, kind, request, reply, deadline, byte_cap, step_cap):
+    def _exchange(self, kind, request, reply, deadline, byte_cap, step_cap, first_byte_by=None):
         """How reading the reply ended: "end", "invalid", "timeout", "eof", "too_big", "too_many_steps",
         or "unstarted" (the stream ended, or stayed silent for _FIRST_BYTE_SECONDS, before any
         child wrote to it)."""
@@ -182,7 +183,7 @@ class Sandbox:
                     mine.sendall(protocol.request_frame(request))
                 except OSError:
                     pass  # the child died before reading: the reply ends early, a crash
-            return _read_reply(mine, reply, deadline, byte_cap, step_cap)
+            return _read_reply(mine, reply, deadline, byte_cap, step_cap, first_byte_by or deadline)
 
     def _hand_over(self, kind, connection):
         """Give the fork server a connection to fork a child for; restart it once if it died.
@@ -203,9 +204,10 @@ class Sandbox:
             socket.send_fds(self._control, [kind], [connection.fileno()])
 
 
-def _read_reply(connection, reply, deadline, byte_cap, step_cap):
+def _read_reply(connection, reply, deadline, byte_cap, step_cap, first_byte_by):
     """Hand the child's lines to `reply` as they come; kill the child at the deadline,
-    the byte cap, one step too many or a line that `reply` refuses.
+    the byte cap, one step too many or a line that `reply` refuses; "unstarted" if
+    no byte came by `first_byte_by`.
 
     Each line is checked while the child is still tracing (on the other
     core), not all at the end. The child counts its own steps, but a program
@@ -217,7 +219,6 @@ def _read_reply(connection, reply, deadline, byte_cap, step_cap):
     total = 0
     steps = 0
     ending = None
-    first_byte_by = time.monotonic() + _FIRST_BYTE_SECONDS
     while ending is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
