@@ -8,7 +8,6 @@ import collections
 import ctypes
 import dis
 import functools
-import linecache
 import os
 import sys
 import threading
@@ -19,7 +18,7 @@ import warnings
 from . import outcome as outcomes
 from .pythontutor import PythonTutorRenderer, PythonTutorWriter
 from .record import RecordWriter, encode
-from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLimit
+from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLimit, compiling_warnings
 from .speedups import NATIVE, Activation, Tracer, dict_version, same_objects
 from .snapshot import PROGRAM_FILENAME, HeapEncoder, exception_message, type_name
 
@@ -65,14 +64,6 @@ def _scheduler(thread_id, exception_type):
     return collections.defaultdict(functools.partial(_set_async_exc, thread_id, exception_type))
 
 
-_STARTUP_WARNING_FILTERS = list(warnings.filters)  # as the interpreter set them, before any host's
-
-
-def _show_on_stderr(message, category, filename, lineno, file=None, line=None):
-    """warnings.showwarning as a fresh interpreter's: the warning and its line, on stderr."""
-    (file or sys.stderr).write(warnings.formatwarning(message, category, filename, lineno, line))
-
-
 class Engine:
     """Traces one program.
 
@@ -101,8 +92,7 @@ class Engine:
         with _lock:  # the warnings module's state is the process's
             try:
                 # what compiling warns of (`x is 1`) is the program's first output, as on a terminal
-                with warnings.catch_warnings(record=True) as self._compile_warnings:
-                    warnings.filters[:] = _STARTUP_WARNING_FILTERS
+                with compiling_warnings() as self._compile_warnings:
                     code = compile(self._source, PROGRAM_FILENAME, "exec", dont_inherit=True)
             except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as error:
                 return writer.finish(outcomes.syntax_error(error, self._source), "")
@@ -111,36 +101,18 @@ class Engine:
     def _run_locked(self, code, writer):
         global _running
         self._prepare(code, writer)
-        saved_streams = sys.stdin, sys.stdout, sys.stderr
         saved_recursion = sys.getrecursionlimit()
-        saved_int_digits = sys.get_int_max_str_digits()  # the program may set its own
-        # The library looks the program up there (dataclasses' string annotations,
-        # typing.get_type_hints, enum's functional API): it is `__main__` while it runs.
-        saved_main = sys.modules.get("__main__")
-        sys.modules["__main__"] = self._environment.main_module
-        # A warning shows the program's line, as it does for a script on disk.
-        saved_lines = linecache.cache.get(PROGRAM_FILENAME)
-        linecache.cache[PROGRAM_FILENAME] = (len(self._source), None, self._source.splitlines(True),
-                                             PROGRAM_FILENAME)
-        for warning in self._compile_warnings:
-            self._output.write(warnings.formatwarning(warning.message, warning.category, warning.filename,
-                                                      warning.lineno))
         # The sandbox's child exits after this one run: nothing to put back for a next one.
         module_state = None if self._sandboxed else ModuleState()
         namespace = self._environment.globals()
         ending = None
         saved_unraisable_hook = sys.unraisablehook
-        sys.stdin, sys.stdout, sys.stderr = self._environment.stdin, self._output, self._output
+        installed = self._environment.installed(self._source, self._compile_warnings)
+        installed.__enter__()
         sys.unraisablehook = _unraisable_hook(saved_unraisable_hook)
         sys.setrecursionlimit(_stack_depth() + _RECURSION_CEILING + _RECURSION_HEADROOM)
         self._core.deadline = time.monotonic() + self._limits.time_seconds
         watchdog = _Watchdog(self)
-        warning_filters = warnings.catch_warnings()
-        warning_filters.__enter__()
-        # the program's warnings as a fresh interpreter shows them (to its stderr), even
-        # in a host that changed how its own are shown (pytest does)
-        warnings.filters[:] = _STARTUP_WARNING_FILTERS
-        warnings.showwarning = _show_on_stderr
         # 3.12 warns when a trace function reads the locals of an inlined comprehension
         warnings.filterwarnings("ignore", "assigning None to unbound local", RuntimeWarning)
         _running = self
@@ -164,20 +136,10 @@ class Engine:
             except StopProgram:
                 pass
         _running = None
-        warning_filters.__exit__(None, None, None)
         sys.settrace(None)
-        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        installed.__exit__(None, None, None)
         sys.unraisablehook = saved_unraisable_hook
         sys.setrecursionlimit(saved_recursion)
-        sys.set_int_max_str_digits(saved_int_digits)
-        if saved_main is None:
-            sys.modules.pop("__main__", None)
-        else:
-            sys.modules["__main__"] = saved_main
-        if saved_lines is None:
-            linecache.cache.pop(PROGRAM_FILENAME, None)
-        else:
-            linecache.cache[PROGRAM_FILENAME] = saved_lines
         if module_state is not None:
             module_state.restore()
         result = self._outcome(ending)

@@ -5,12 +5,15 @@ security boundary (the process the program runs in is: see sandbox.py).
 """
 
 import builtins
+import contextlib
 import importlib
 import importlib.util
 import io
+import linecache
 import os
 import sys
 import types
+import warnings
 
 from .snapshot import PROGRAM_FILENAME
 
@@ -157,6 +160,35 @@ class ProgramEnvironment:
         """The program's module namespace (sys.modules["__main__"].__dict__)."""
         return vars(self.main_module)
 
+    @contextlib.contextmanager
+    def installed(self, source, compile_warnings):
+        """The interpreter's process-wide state as the program sees it while it runs, put
+        back after: its streams; it is `__main__` (dataclasses' string annotations,
+        typing.get_type_hints and enum's functional API look it up there); its lines
+        for warnings, which are shown as a fresh interpreter shows them (on stderr,
+        with the interpreter's filters, whatever a host such as pytest set), those
+        of compiling first; the int digit limit, which it may change."""
+        saved_streams = sys.stdin, sys.stdout, sys.stderr
+        saved_main = sys.modules.get("__main__")
+        saved_lines = linecache.cache.get(PROGRAM_FILENAME)
+        saved_int_digits = sys.get_int_max_str_digits()
+        sys.stdin, sys.stdout, sys.stderr = self.stdin, self.output, self.output
+        sys.modules["__main__"] = self.main_module
+        linecache.cache[PROGRAM_FILENAME] = (len(source), None, source.splitlines(True), PROGRAM_FILENAME)
+        for warning in compile_warnings:
+            self.output.write(warnings.formatwarning(warning.message, warning.category, warning.filename,
+                                                     warning.lineno))
+        try:
+            with warnings.catch_warnings():
+                warnings.filters[:] = _STARTUP_WARNING_FILTERS
+                warnings.showwarning = _show_on_stderr
+                yield
+        finally:
+            sys.stdin, sys.stdout, sys.stderr = saved_streams
+            _put_back(sys.modules, "__main__", saved_main)
+            _put_back(linecache.cache, PROGRAM_FILENAME, saved_lines)
+            sys.set_int_max_str_digits(saved_int_digits)
+
     def _make_main(self):
         """`__main__` as `python program.py` makes it: its dunders, `__builtins__` a module."""
         main = types.ModuleType("__main__")
@@ -236,6 +268,29 @@ class ProgramEnvironment:
             self._module_copies[name] = copy
             self.sys_module.modules[name] = copy
         return copy
+
+
+_STARTUP_WARNING_FILTERS = list(warnings.filters)  # as the interpreter set them, before any host's
+
+
+@contextlib.contextmanager
+def compiling_warnings():
+    """Records what compiling the program warns of (`x is 1`), under the interpreter's filters."""
+    with warnings.catch_warnings(record=True) as recorded:
+        warnings.filters[:] = _STARTUP_WARNING_FILTERS
+        yield recorded
+
+
+def _show_on_stderr(message, category, filename, lineno, file=None, line=None):
+    """warnings.showwarning as a fresh interpreter's: the warning and its line, on stderr."""
+    (file or sys.stderr).write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def _put_back(mapping, key, saved):
+    if saved is None:
+        mapping.pop(key, None)
+    else:
+        mapping[key] = saved
 
 
 def _stdin(text):
