@@ -5,13 +5,14 @@ imports the tracer and the allowed modules, confines itself once
 (confinement.isolate_server: an empty root, its own namespaces, not the
 service's user) and then keeps `spares` children forked and confined ahead
 (confinement.confine_spare: session, descriptors, limits, no_new_privs,
-Landlock, seccomp), each waiting on a socket of its own. On its control
-socket the service sends one message per request: one byte (b"t" trace,
-b"c" canary) with one descriptor, a socket whose other end it holds. The
-server passes both on to a spare, which makes that socket its only one,
-reads the request from it, traces the program and streams the record back;
-the server forks the next spare meanwhile. Neither the fork nor the
-confinement is on a request's path.
+Landlock, seccomp) and warmed up by a small trace, each waiting on a socket
+of its own. On its control socket the service sends one message per
+request: one byte (b"t" trace, b"c" canary) with one descriptor, a socket
+whose other end it holds. The server passes both on to a spare, which makes
+that socket its only one, reads the request from it, traces the program and
+sends the record back; the server forks the next spare when none is left,
+or else once it is quiet (_Spares.refill). Neither the fork, nor the
+confinement, nor the warm-up is on a request's path.
 
 The sockets are SOCK_SEQPACKET: a message and its descriptor arrive whole,
 even where several service processes (gunicorn workers forked after the
