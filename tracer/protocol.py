@@ -10,8 +10,9 @@ request as UTF-8 JSON. The child answers with one JSON object per line, over the
 
 The child writes them with the functions here; the parent (sandbox.py)
 recognises them with the same prefixes and checks every line it is sent:
-a step line's step must be exactly one JSON value (the record is made of
-those bytes as they came), the other lines are parsed whole.
+a step line's step must be exactly one JSON value between STEP_OPENER and
+the closing brace (the record is made of those bytes as they came; see
+speedups.step_lines), the other lines are parsed whole.
 """
 
 import json
@@ -39,7 +40,6 @@ STEP_OPENER = b'{"step":'
 LINE_CLOSER = b"}\n"
 _PID_OPENER = b'{"pid":'
 _END_OPENER = b'{"end":'
-_STEP_CLOSER = LINE_CLOSER[:-1]
 
 
 def pid_line(pid):
@@ -66,9 +66,3 @@ def is_pid_line(line):
 def is_step_line(line):
     return line.startswith(STEP_OPENER)
 
-
-def step_of(line):
-    """The step's JSON bytes inside a step line (without its newline), or None if it is not one."""
-    if line.startswith(STEP_OPENER) and line.endswith(_STEP_CLOSER):
-        return line[len(STEP_OPENER):-len(_STEP_CLOSER)]
-    return None
