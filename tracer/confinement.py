@@ -28,7 +28,6 @@ session, its descriptors, an empty environment, no capabilities, resource
 limits, no_new_privs, a Landlock ruleset, and last the seccomp filter.
 """
 
-import fcntl
 import os
 import resource
 import signal
@@ -39,7 +38,6 @@ from . import kernel, landlock, seccomp
 NOBODY = 65534
 CHILD_FD = 3  # the request's connection (while the child waits as a spare: its socket to the server)
 DESCRIPTORS = 16
-_OUT_OF_THE_WAY = 64  # above any descriptor the server holds, below any limit
 _NEW_NAMESPACES = kernel.CLONE_NEWNS | kernel.CLONE_NEWNET | kernel.CLONE_NEWIPC | kernel.CLONE_NEWUTS
 _STAGING = "/tmp"  # where the empty root is mounted before the pivot: any directory every user can enter
 _TMPFS_OPTIONS = "size=4k,nr_inodes=8,mode=0555"
@@ -153,7 +151,7 @@ def confine_spare(spare_fd, null_fd, settings, program):
     CHILD_FD in its place.
     """
     os.setsid()
-    _own_descriptors([spare_fd], null_fd)
+    _own_descriptors(spare_fd, null_fd)
     os.environ.clear()
     if os.geteuid() == 0:  # only where the server could not stop being root
         _become_nobody()
@@ -172,14 +170,13 @@ def take_connection(connection_fd):
     os.close(connection_fd)
 
 
-def _own_descriptors(kept, null_fd):
-    """stdin, stdout, stderr on /dev/null; `kept` on CHILD_FD and up; nothing else."""
+def _own_descriptors(fd, null_fd):
+    """stdin, stdout, stderr on /dev/null; `fd` on CHILD_FD; nothing else."""
     for standard in (0, 1, 2):
         os.dup2(null_fd, standard)
-    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, _OUT_OF_THE_WAY) for fd in kept]
-    for target, fd in enumerate(moved, CHILD_FD):
-        os.dup2(fd, target)
-    os.closerange(CHILD_FD + len(kept), os.sysconf("SC_OPEN_MAX"))
+    if fd != CHILD_FD:
+        os.dup2(fd, CHILD_FD)
+    os.closerange(CHILD_FD + 1, os.sysconf("SC_OPEN_MAX"))
 
 
 def _limit_resources(settings):
