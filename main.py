@@ -12,7 +12,8 @@ from pathlib import Path
 import flask
 
 from tracer import kernel
-from tracer.request import MAX_BODY_BYTES, RequestError, parse_body, too_large
+from tracer.request import (MAX_BODY_BYTES, RequestError, is_pythontutor_endpoint, parse_body, parse_pythontutor_query,
+                            too_large)
 from tracer.sandbox import Sandbox, SandboxUnavailable
 
 CORS_HEADERS = {
@@ -66,20 +67,25 @@ def _serve(request):
         if request.method == "OPTIONS":
             return _response(b"", 204)
         if request.method in ("GET", "HEAD"):
-            return _viewer_page()
-        if request.method != "POST":
+            if not is_pythontutor_endpoint(request.path):
+                return _viewer_page()
+            trace_request = parse_pythontutor_query(request.args)
+        elif request.method != "POST":
             raise RequestError(405, "method_not_allowed",
                                f"{request.method} is not allowed: send a POST with a JSON body")
-        if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
-            raise RequestError(415, "unsupported_media_type",
-                               "the body must be JSON, sent with Content-Type: application/json")
-        trace_request = parse_body(_read_body(request))
+        else:
+            if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
+                raise RequestError(415, "unsupported_media_type",
+                                   "the body must be JSON, sent with Content-Type: application/json")
+            # willow's client sends no format: pointed at /willow, it gets willow's
+            default_format = "willow" if request.path.rstrip("/").endswith("/willow") else "record"
+            trace_request = parse_body(_read_body(request), default_format)
     except RequestError as error:
         headers = {"Allow": "GET, HEAD, POST, OPTIONS"} if error.status == 405 else {}
         return _response(json.dumps(error.body()).encode(), error.status, headers)
     try:
         record = _sandbox().run(trace_request.source, trace_request.input, trace_request.steps,
-                                trace_request.encoding, trace_request.format)
+                                trace_request.encoding, trace_request.format, trace_request.options)
     except SandboxUnavailable as error:
         body = {"error": {"code": "service_unavailable", "message": str(error)}}
         return _response(json.dumps(body).encode(), 503)

@@ -11,9 +11,11 @@ import re
 import sys
 from pathlib import Path
 
+import flask
 import jsonschema
 import pytest
 
+import main
 import tracer
 from tests import fixtures
 from tests.conftest import SCHEMA_DIR, check_error
@@ -220,3 +222,116 @@ def test_input_is_echoed_as_python_tutor_shows_it():
     PYTHONTUTOR.validate(body)
     assert body["trace"][-1]["stdout"] == "name? Ada\nhi Ada\n"
     assert tracer.trace(source, "Ada\n")["stdout"] == "name? hi Ada\n"
+
+
+# -- Python Tutor's options, held against its generator's traces with each one on
+
+OPTION_TRACES = CORPUS / "options"  # made by make_option_traces.py
+# Beyond DIFFERENCES, where an option's trace differs, and why (the README's table).
+OPTION_DIFFERENCES = {
+    "heap_primitives": {},
+    # pg_logger adds a generator's frame to its zombies at every resumption, so it shows twice
+    "cumulative_mode": {"backend__generator_use_test": {"stack_to_render"}},
+}
+
+
+@pytest.mark.parametrize("option", sorted(OPTION_DIFFERENCES))
+def test_each_option_traces_as_python_tutor_does(option):
+    import gzip
+    golden = json.loads(gzip.decompress((OPTION_TRACES / f"{option}.json.gz").read_bytes()))
+    assert sorted(golden) == PROGRAMS
+    client = app.test_client()
+    found = {}
+    for name in PROGRAMS:
+        source = (CORPUS / "programs" / f"{name}.txt").read_text(encoding="utf-8")
+        response = post(client, {"source": source, "steps": 1000, "format": "pythontutor", "options": {option: True}})
+        assert response.status_code == 200, name
+        body = response.get_json()
+        PYTHONTUTOR.validate(body)
+        fields = differing_fields(golden[name], body["trace"])
+        if fields and not (ON_312 and name in INLINED_COMPREHENSIONS):
+            found[name] = fields
+    allowed = {name: fields for name, (fields, _why) in DIFFERENCES.items()}
+    allowed.update(OPTION_DIFFERENCES[option])
+    # a class's own __str__ never being called changes which ids the rest of its steps get
+    assert set(found) == set(allowed)
+    assert all(found[name] <= allowed[name] | {"globals", "stack_to_render"} for name in found)
+
+
+def test_heap_primitives_draws_every_value_as_an_object():
+    trace = tracer.trace("x = 5\nname = 'a'\n", format="pythontutor", options={"heap_primitives": True})["trace"]
+    last = trace[-1]
+    assert last["globals"]["x"][0] == "REF" and last["heap"][str(last["globals"]["x"][1])] == ["HEAP_PRIMITIVE", "int", 5]
+    plain = tracer.trace("x = 5\n", format="pythontutor")["trace"][-1]
+    assert plain["globals"]["x"] == 5
+
+
+def test_cumulative_mode_keeps_returned_frames_shown():
+    source = "def f(n):\n    return n + 1\nf(1)\nx = 2\n"
+    last = tracer.trace(source, format="pythontutor", options={"cumulative_mode": True})["trace"][-1]
+    assert [(frame["func_name"], frame["is_zombie"]) for frame in last["stack_to_render"]] == [("f", True)]
+    assert tracer.trace(source, format="pythontutor")["trace"][-1]["stack_to_render"] == []
+
+
+@pytest.mark.parametrize("options, fragment", [
+    ({"heap_primitives": 1}, "heap_primitives must be a bool"),
+    ({"show_only_outputs": True}, "unknown option"),
+    ([], "options must be a JSON object"),
+])
+def test_bad_options_are_400(options, fragment):
+    response = post(app.test_client(), {"format": "pythontutor", "options": options})
+    assert response.status_code == 400
+    assert fragment in check_error(response.get_json())["error"]["message"]
+
+
+# -- the GET endpoint Python Tutor's front end calls
+
+ANY_PATH = flask.Flask("any_path")
+ANY_PATH.add_url_rule("/", "root", lambda: main.service(flask.request), methods=["GET", "POST", "OPTIONS"])
+ANY_PATH.add_url_rule("/<path:path>", "service", lambda path: main.service(flask.request),
+                      methods=["GET", "HEAD", "POST", "OPTIONS"])
+
+
+def pythontutor_get(path="/web_exec_py3.py", **query):
+    return ANY_PATH.test_client().get(path, query_string=query)
+
+
+@pytest.mark.parametrize("path", ["/web_exec_py3.py", "/LIVE_exec_py3.py", "/tutor/web_exec_py3.py"])
+def test_the_front_ends_get_is_answered_with_code_and_trace(path):
+    source = "name = input('who? ')\nprint('hi', name)\n"
+    response = pythontutor_get(path, user_script=source, raw_input_json='["Ada"]',
+                               options_json='{"cumulative_mode": false, "heap_primitives": false, '
+                                            '"show_only_outputs": false, "origin": "opt-frontend.js"}')
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    body = response.get_json()
+    PYTHONTUTOR.validate(body)
+    assert body["code"] == source
+    assert body["trace"][-1]["stdout"] == "who? Ada\nhi Ada\n"
+    direct = json.loads(tracer.trace_json(source, "Ada\n", 1000, format="pythontutor"))
+    assert body == direct
+
+
+def test_the_front_ends_options_are_honoured():
+    response = pythontutor_get(user_script="x = 5\n", options_json='{"heap_primitives": true}')
+    last = response.get_json()["trace"][-1]
+    assert last["heap"][str(last["globals"]["x"][1])] == ["HEAP_PRIMITIVE", "int", 5]
+
+
+@pytest.mark.parametrize("query, status, fragment", [
+    ({"user_script": "x = 1", "raw_input_json": "{"}, 400, "raw_input_json is not valid JSON"),
+    ({"user_script": "x = 1", "raw_input_json": '[1]'}, 400, "list of strings"),
+    ({"user_script": "x = 1", "options_json": "[]"}, 400, "options_json must be a JSON object"),
+    ({"user_script": "x = 1", "options_json": '{"heap_primitives": "yes"}'}, 400, "must be a bool"),
+    ({"user_script": "x" * (64 * 1024 + 1)}, 413, "user_script is larger"),
+])
+def test_a_bad_query_is_a_json_error_with_cors(query, status, fragment):
+    response = pythontutor_get(**query)
+    assert response.status_code == status
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert fragment in check_error(response.get_json())["error"]["message"]
+
+
+def test_other_get_paths_still_serve_the_viewer():
+    response = ANY_PATH.test_client().get("/")
+    assert response.status_code == 200 and response.content_type.startswith("text/html")

@@ -1,4 +1,4 @@
-"""python -m tracer PROGRAM [--input FILE] [--steps N] [--encoding full|delta] [--format record|pythontutor] [--pretty]: print the record."""
+"""python -m tracer PROGRAM [--input FILE] [--steps N] [--encoding full|delta] [--format record|pythontutor|willow] [--options JSON] [--pretty]: print the record."""
 
 import argparse
 import json
@@ -6,7 +6,7 @@ import sys
 
 from . import DEFAULT_STEPS, trace_json
 from .record import ENCODINGS
-from .request import FORMATS
+from .formats import FORMATS, check_options
 
 
 def main(argv=None):
@@ -17,8 +17,10 @@ def main(argv=None):
                         help=f"the most steps to record (default {DEFAULT_STEPS}; clamped to TRACER_MAX_STEPS)")
     parser.add_argument("--encoding", choices=ENCODINGS, default="full",
                         help="full steps (default) or only what changed at each step")
-    parser.add_argument("--format", choices=FORMATS, default="record",
-                        help="this service's record (default) or Python Tutor's trace")
+    parser.add_argument("--format", choices=list(FORMATS), default="record",
+                        help="; ".join(f"{name}: {entry.summary}" for name, entry in FORMATS.items()))
+    parser.add_argument("--options", type=json.loads, default={},
+                        help='the format\'s options as a JSON object, e.g. \'{"heap_primitives": true}\'')
     parser.add_argument("--pretty", action="store_true", help="indent the JSON")
     args = parser.parse_args(argv)
     if args.steps < 1:
@@ -28,9 +30,12 @@ def main(argv=None):
         input_text = _read(args.input) if args.input else ""
     except OSError as error:
         parser.error(str(error))
-    if args.format == "pythontutor" and args.encoding != "full":
-        parser.error("--encoding delta is for the record format")
-    record = trace_json(source, input_text, args.steps, args.encoding, args.format)
+    if args.encoding not in FORMATS[args.format].encodings:
+        parser.error(f"--encoding {args.encoding} is for the record format")
+    problem = check_options(args.format, args.options) if isinstance(args.options, dict) else "--options takes an object"
+    if problem:
+        parser.error(problem)
+    record = trace_json(source, input_text, args.steps, args.encoding, args.format, args.options)
     if args.pretty:
         record = json.dumps(json.loads(record), indent=2, ensure_ascii=False).encode("utf-8")
     sys.stdout.buffer.write(record + b"\n")

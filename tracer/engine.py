@@ -16,11 +16,12 @@ import types
 import warnings
 
 from . import outcome as outcomes
-from .pythontutor import PythonTutorRenderer, PythonTutorWriter
-from .record import RecordWriter, encode
+from .formats import FORMATS
+from .record import encode
 from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLimit, compiling_warnings
 from .speedups import NATIVE, Activation, Tracer, dict_version, same_objects
-from .snapshot import PROGRAM_FILENAME, HeapEncoder, exception_message, type_name
+from .objects import PROGRAM_FILENAME, exception_message, type_name
+from .snapshot import HeapEncoder
 
 _CO_OPTIMIZED = 0x01
 _CO_NEWLOCALS = 0x02
@@ -74,7 +75,7 @@ class Engine:
     """
 
     def __init__(self, source, input_text, limits, writer=None, sandboxed=False, encoding="full",
-                 format="record"):
+                 format="record", options=None):
         self._source = source
         self._input = input_text
         self._limits = limits
@@ -82,13 +83,14 @@ class Engine:
         self._given_writer = writer
         self._sandboxed = sandboxed
         self._encoding = encoding
-        self._format = format
+        self._format = FORMATS[format]
+        self._options = options or {}
 
     # -- running
 
     def run(self):
         """Trace the program; return what the writer's finish returns (the record's bytes)."""
-        writer = self._given_writer or new_writer(self._limits, self._source, self._encoding, self._format)
+        writer = self._given_writer or self._format.writer(self._limits, self._source, self._encoding, self._options)
         with _lock:  # the warnings module's state is the process's
             try:
                 # what compiling warns of (`x is 1`) is the program's first output, as on a terminal
@@ -143,7 +145,9 @@ class Engine:
         if module_state is not None:
             module_state.restore()
         result = self._outcome(ending)
-        self._writer.append_stdout(self._output.take() if self._core.stop is None else "")
+        stopped_at = self._core.stop
+        keep_output = stopped_at is None or (self._format.prints_at_limit and stopped_at != "output_limit")
+        self._writer.append_stdout(self._output.take() if keep_output else "")
         record = self._writer.finish(result, self._writer.stdout)
         namespace.clear()
         return record
@@ -157,11 +161,12 @@ class Engine:
         self._output = OutputCapture(self._limits.stdout_bytes)
         self._recursion = RecursionLimit(self._limits.recursion_depth, _RECURSION_CEILING)
         self._environment = ProgramEnvironment(self._input, self._output, self._recursion,
-                                               echo_input=self._format == "pythontutor")
+                                               echo_input=self._format.echo_input)
         self._encoder = HeapEncoder(self._limits, self._parent_of)
-        if self._format == "pythontutor":
-            self._render = PythonTutorRenderer(code, set(self._environment.globals()), self._source).render
-            self._take_step = self._take_pythontutor_step
+        renderer = self._format.renderer
+        if renderer is not None:
+            self._render = renderer(code, set(self._environment.globals()), self._source, self._options).render
+            self._take_step = self._take_rendered_step
         else:
             self._take_step = self._take_record_step
         self._activations = {}  # frame -> Activation, while the frame runs
@@ -180,7 +185,7 @@ class Engine:
         core.step = self._step
         core.step_limit = self._limits.steps
         core.yield_opcode = _YIELD_VALUE
-        direct = writer.direct_buffer if self._format == "record" else None
+        direct = writer.direct_buffer if renderer is None else None
         core.encoder, core.buffer = (self._encoder, direct) if direct is not None else (None, None)
         self._trace = core if NATIVE else self._on_event
         self._thread_id = threading.get_ident()
@@ -296,6 +301,8 @@ class Engine:
     def _stop_with(self, status):
         self._mark_stopped(status)
         if self._sandboxed:
+            if self._format.prints_at_limit and status != "output_limit":
+                self._writer.append_stdout(self._output.take())
             # The child is disposable: its record ends here. Unwinding could take
             # until the deadline, as on 3.12 a loop that catches BaseException
             # gets its next line event inside its own try, where StopProgram is
@@ -346,8 +353,8 @@ class Engine:
             self._stop_with("output_limit")
         return True
 
-    def _take_pythontutor_step(self, frame, event, arg, chain, yielded):
-        """Add the step in Python Tutor's format, where it shows one here."""
+    def _take_rendered_step(self, frame, event, arg, chain, yielded):
+        """Add the step in the format's renderer's shape, where it shows one here."""
         step = self._render(frame, event, arg, chain, yielded)
         if step is None:
             return False
@@ -457,13 +464,6 @@ class Engine:
                 self._output.write(message)
             return outcomes.finished(code)
         return outcomes.uncaught(ending, self._lines, self._codes, self._overflow_frames)
-
-
-def new_writer(limits, source, encoding="full", format="record"):
-    """The writer that assembles the response body in the asked format."""
-    if format == "pythontutor":
-        return PythonTutorWriter(limits, source)
-    return RecordWriter(limits, encoding)
 
 
 class _Watchdog:

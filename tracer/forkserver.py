@@ -33,8 +33,8 @@ import time
 from . import canary, confinement, protocol, runtime, seccomp, speedups
 from .confinement import CHILD_FD
 from .engine import Engine
+from .formats import FORMATS
 from .limits import Limits, limits_for
-from .pythontutor import StreamedPythonTutor
 from .record import StreamedRecord
 
 _KINDS = (b"t", b"c")
@@ -264,12 +264,10 @@ def _child():
     request = _read_request()
     limits = Limits(**request["limits"])
     outbox = _Outbox()
-    if request["format"] == "pythontutor":
-        writer = StreamedPythonTutor(limits, outbox.send, request["source"])
-    else:
-        writer = StreamedRecord(limits, outbox.send, request["encoding"])
+    trace_format = FORMATS[request["format"]]
+    writer = trace_format.streamed(limits, outbox.send, request["source"], request["encoding"], request["options"])
     engine = Engine(request["source"], request["input"], limits, writer=writer, sandboxed=True,
-                    format=request["format"])
+                    format=request["format"], options=request["options"])
     engine.run()
     return 0
 

@@ -1,6 +1,6 @@
 """The record's `outcome`: how the run ended, in one sentence and as data."""
 
-from .snapshot import PROGRAM_FILENAME, exception_message, short_repr, type_name
+from .objects import PROGRAM_FILENAME, exception_message, short_repr, type_name
 
 _REPEAT_SHOWN = 3  # as CPython: identical traceback lines beyond this are counted
 

@@ -21,8 +21,9 @@ import types
 
 from . import protocol
 from .record import encode
-from .snapshot import (_TypeLayout, _dict_items, _type_bases, _type_dict, _type_mro, _type_name,
-                       exception_message, is_program_class)
+from .reply import StepsReply
+from .objects import (attributes, dict_items, exception_message, is_program_class, type_bases, type_dict, type_mro,
+                      type_name)
 
 _CO_OPTIMIZED = 0x01
 # Types are compared by id(): `cls in (int, ...)` could call a metaclass's __eq__.
@@ -60,26 +61,10 @@ def _str_keys(mapping):
     return [key for key in mapping if type(key) is str]
 
 
-def _attributes(obj, cls):
-    """obj's __dict__ read through the builtin descriptor (None without one), never running its code."""
-    if issubclass(cls, type):
-        return dict(_dict_items(_type_dict(obj).copy()))
-    if cls is types.ModuleType:
-        return None
-    getter = _TypeLayout(cls).dict_getter
-    if getter is None:
-        return None
-    try:
-        attributes = getter(obj, cls)
-    except Exception:
-        return None
-    return attributes if issubclass(type(attributes), dict) else None
-
-
 def _own_str(cls):
     """The class in cls's MRO whose __str__ str() would call."""
-    for klass in _type_mro(cls):
-        if "__str__" in _type_dict(klass):
+    for klass in type_mro(cls):
+        if "__str__" in type_dict(klass):
             return klass
     return object
 
@@ -87,8 +72,9 @@ def _own_str(cls):
 class HeapEncoder:
     """pg_encoder's value and heap encoding, with small ids that are never reused."""
 
-    def __init__(self, parent_of):
+    def __init__(self, parent_of, heap_primitives=False):
         self._parent_of = parent_of
+        self._heap_primitives = heap_primitives  # Python Tutor's option: numbers, strings, ... drawn as objects too
         self._ids = {}
         self._alive = []
         self.lambda_codes_by_line = {}  # first line -> lambda code objects, in the order seen
@@ -113,7 +99,7 @@ class HeapEncoder:
         return encoded_value
 
     def _reference(self, value, with_parent, children):
-        if id(type(value)) in _PRIMITIVES:
+        if id(type(value)) in _PRIMITIVES and not self._heap_primitives:
             return _encode_primitive(value)
         key = id(value)
         small_id = self._ids.get(key)
@@ -131,12 +117,14 @@ class HeapEncoder:
         def value(item):
             return self._reference(item, with_parent, children)
 
-        if cls is list or cls is tuple or cls is set:
+        if id(cls) in _PRIMITIVES:
+            encoded.extend(["HEAP_PRIMITIVE", type_name(cls), _encode_primitive(obj)])
+        elif cls is list or cls is tuple or cls is set:
             encoded.append({list: "LIST", tuple: "TUPLE", set: "SET"}[cls])
             encoded.extend(value(item) for item in cls.__iter__(obj))
         elif cls is dict:
             encoded.append("DICT")
-            for key, item in _dict_items(obj):
+            for key, item in dict_items(obj):
                 if not (type(key) is str and key in _HIDDEN_DICT_KEYS):
                     encoded.append([value(key), value(item)])
         elif cls is types.FunctionType or cls is types.MethodType:
@@ -144,20 +132,20 @@ class HeapEncoder:
         elif cls is types.BuiltinFunctionType:
             encoded.extend(["FUNCTION", obj.__name__ + "(...)", None])
         elif issubclass(cls, type):
-            bases = [_type_name(base) for base in _type_bases(obj) if base is not object]
-            encoded.extend(["CLASS", _type_name(obj), bases])
+            bases = [type_name(base) for base in type_bases(obj) if base is not object]
+            encoded.extend(["CLASS", type_name(obj), bases])
             self._attrs(obj, cls, encoded, children)
         else:
             self._instance(obj, cls, encoded, children)
 
     def _instance(self, obj, cls, encoded, children):
-        name = _type_name(cls)
+        name = type_name(cls)
         owner = _own_str(cls)
         if issubclass(cls, BaseException) and not is_program_class(owner):
             text = exception_message(obj)
         elif id(cls) in _SAFE_STR:
             try:
-                text = _type_dict(owner)["__str__"](obj)
+                text = type_dict(owner)["__str__"](obj)
             except Exception:
                 text = None
         else:
@@ -171,16 +159,18 @@ class HeapEncoder:
 
     def _attrs(self, obj, cls, encoded, children):
         """The attributes in __dict__, sorted; what they hold is shown with no parent frame, as pg_encoder does."""
-        attributes = _attributes(obj, cls)
-        if not attributes:
+        found = attributes(obj, cls)
+        if not found:
             return
-        for name in sorted(key for key in _str_keys(attributes) if key not in _HIDDEN_ATTRS):
-            encoded.append([name, self._reference(attributes[name], False, children)])
+        for name in sorted(key for key in _str_keys(found) if key not in _HIDDEN_ATTRS):
+            # with heap_primitives on, pg_encoder draws the attribute's name as an object too
+            shown_name = self._reference(name, False, children) if self._heap_primitives else name
+            encoded.append([shown_name, self._reference(found[name], False, children)])
 
     def _signature(self, obj):
         func = obj.__func__ if type(obj) is types.MethodType else obj
         if type(func) is not types.FunctionType:
-            return _type_name(type(func)) + "(...)"
+            return type_name(type(func)) + "(...)"
         code = func.__code__
         names = code.co_varnames
         parts = list(names[:code.co_argcount])
@@ -214,7 +204,8 @@ class PythonTutorRenderer:
     and stays on show as a zombie after it returns.
     """
 
-    def __init__(self, module_code, globals_hidden, source):
+    def __init__(self, module_code, globals_hidden, source, options=None):
+        options = options or {}
         self._module_code = module_code
         # Lines ending in #break put pg_logger in breakpoint mode: only the steps at
         # those lines, the step after each, and exceptions are kept.
@@ -233,7 +224,9 @@ class PythonTutorRenderer:
         self._global_functions = {}  # id(function) -> function
         self._globals_order = []
         self._returned = {}  # frame -> the value shown as __return__
-        self._encoder = HeapEncoder(self._parent_id_of)
+        self._encoder = HeapEncoder(self._parent_id_of, options.get("heap_primitives", False))
+        # Python Tutor's cumulative mode: every frame that returned stays shown, as a zombie
+        self._cumulative = options.get("cumulative_mode", False)
 
     def render(self, frame, event, arg, chain, yielded=False):
         """The step for this event, or None where Python Tutor shows none."""
@@ -246,6 +239,8 @@ class PythonTutorRenderer:
         if event == "call":
             self._frame_ids[frame] = self._next_frame_id
             self._next_frame_id += 1
+            if self._cumulative and frame not in self._zombies:
+                self._zombies.append(frame)
             self._returned.pop(frame, None)
         elif event == "return":
             self._returned[frame] = arg
@@ -279,7 +274,7 @@ class PythonTutorRenderer:
                 "ordered_globals": [name for name in self._globals_order if name in encoded_globals],
                 "stack_to_render": stack, "heap": self._encoder.heap}
         if event == "exception":
-            step["exception_msg"] = _type_name(arg[0]) + ": " + exception_message(arg[1])
+            step["exception_msg"] = type_name(arg[0]) + ": " + exception_message(arg[1])
         previous_line, self._previous_line = self._previous_line, step["line"]
         if (self._breakpoints and step["line"] not in self._breakpoints
                 and previous_line not in self._breakpoints and event != "exception"):
@@ -404,9 +399,9 @@ def _reachable_functions(value, seen):
         elif cls is list or cls is tuple or cls is set:
             pending.extend(reversed(list(cls.__iter__(value))))
         elif id(cls) not in _PRIMITIVES and cls is not types.ModuleType:
-            contents = value if cls is dict else _attributes(value, cls)
+            contents = value if cls is dict else attributes(value, cls)
             if contents:
-                pending.extend(reversed([part for pair in _dict_items(contents) for part in pair]))
+                pending.extend(reversed([part for pair in dict_items(contents) for part in pair]))
 
 
 # -- the trace as a whole
@@ -495,3 +490,31 @@ class StreamedPythonTutor(PythonTutorWriter):
         self._send(protocol.end_line(encode(tail).encode("utf-8")))
         return b""
 
+
+class PythonTutorReply(StepsReply):
+    """Python Tutor's trace; its end needs each step's event and function name."""
+
+    def __init__(self, limits, source, encoding="full", options=None):
+        super().__init__(limits)
+        self._source = source
+        self._events = []
+
+    def _accept(self, step):
+        if not _is_pythontutor_step(step):
+            return False
+        self._events.append((step["event"], step["func_name"]))
+        return True
+
+    def finish(self, ending):
+        return finish_trace(self._steps, self._events, self._outcome(ending), self._source, self._limits)
+
+
+_PYTHONTUTOR_FIELDS = {"line": int, "event": str, "func_name": str, "globals": dict, "ordered_globals": list,
+                       "stack_to_render": list, "heap": dict, "stdout": str}
+
+
+def _is_pythontutor_step(step):
+    if not isinstance(step, dict) or step.get("event") not in STEP_EVENTS:
+        return False
+    fields = dict(_PYTHONTUTOR_FIELDS, exception_msg=str) if step["event"] == "exception" else _PYTHONTUTOR_FIELDS
+    return set(step) == set(fields) and all(type(step[key]) is kind for key, kind in fields.items())

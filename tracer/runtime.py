@@ -15,7 +15,7 @@ import sys
 import types
 import warnings
 
-from .snapshot import PROGRAM_FILENAME
+from .objects import PROGRAM_FILENAME
 
 ALLOWED_MODULES = (
     "__future__", "abc", "array", "bisect", "calendar", "cmath", "collections",

@@ -20,15 +20,11 @@ from pathlib import Path
 from . import kernel, protocol
 from .canary import REQUIRED, stand_ins
 from .limits import limits_for
-from .outcome import stopped
-from .pythontutor import STEP_EVENTS, finish_trace
-from .record import assemble, encode
+from .formats import FORMATS
+from .reply import parse_line
 from .speedups import step_lines
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
-_EVENTS = {"call", "line", "return", "exception"}
-_STATUSES = {"ok", "exception", "syntax_error", "step_limit", "time_limit", "memory_limit",
-             "output_limit", "crash"}
 _GRACE_SECONDS = 1.0
 # A waiting spare answers a connection with its pid line at once. None within
 # this long: the connection was lost (gVisor can take one on the control
@@ -148,17 +144,17 @@ class Sandbox:
 
     # -- one run
 
-    def run(self, source, input_text, steps, encoding="full", format="record"):
+    def run(self, source, input_text, steps, encoding="full", format="record", options=None):
         """The response body for one program, traced in its own child."""
         limits = limits_for(steps)
+        options = options or {}
         request = {"source": source, "input": input_text, "limits": limits.as_record(),
-                   "encoding": encoding, "format": format}
+                   "encoding": encoding, "format": format, "options": options}
         with self._slots:
             # A connection handed over as the server dies can be lost with it: no
             # child ever started on it, so it is handed over once more.
             for _ in range(2):
-                reply = (_PythonTutorReply(limits, source) if format == "pythontutor"
-                         else _RecordReply(limits, encoding))
+                reply = FORMATS[format].reply(limits, source, encoding, options)
                 # from here, not from the request's arrival: time spent waiting for a
                 # slot is not the program's
                 deadline = time.monotonic() + limits.time_seconds + _GRACE_SECONDS
@@ -270,15 +266,6 @@ def _read_reply(connection, reply, deadline, byte_cap, step_cap, first_byte_by):
     return ending
 
 
-def _parse(line):
-    """The line's JSON object, or None."""
-    try:
-        message = json.loads(line.decode("utf-8"))
-    except (ValueError, RecursionError):  # UnicodeDecodeError included
-        return None
-    return message if isinstance(message, dict) else None
-
-
 class _CanaryReply:
     """The canary child's report of which layers hold, and whether it runs the C loops."""
 
@@ -290,132 +277,9 @@ class _CanaryReply:
         return "invalid"
 
     def add(self, line):
-        message = _parse(line)
+        message = parse_line(line)
         if message is None or not isinstance(message.get("canary"), dict):
             return "invalid"
         self.layers = message["canary"]
         self.speedups = message.get("speedups") is True
         return "end"
-
-
-class _StepsReply:
-    """A trace rebuilt from the child's lines, each checked before it is trusted:
-    step lines that the format's `_accept(step)` takes (keeping what its
-    `finish` needs), then one end line."""
-
-    def __init__(self, limits):
-        self._limits = limits
-        self._steps = []  # each step's JSON bytes, as the child sent them
-        self._tail = None
-
-    def add_steps(self, texts, steps):
-        """Steps whose lines are whole JSON (speedups.step_lines): None, or "invalid"."""
-        if not all(map(self._accept, steps)):
-            return "invalid"
-        self._steps += texts
-        return None
-
-    def add(self, line):
-        """Any other line: "end" for a valid end line, else "invalid"."""
-        message = _parse(line)
-        if message is not None and set(message) == {"end"} and _is_tail(message["end"]):
-            self._tail = message["end"]
-            return "end"
-        return "invalid"
-
-    def _outcome(self, ending):
-        return self._tail["outcome"] if ending == "end" else _cut_short(ending, self._limits, len(self._steps))
-
-
-class _RecordReply(_StepsReply):
-    """The record's steps; output written after the last one joins it."""
-
-    def __init__(self, limits, encoding):
-        super().__init__(limits)
-        self._encoding = encoding
-        self._stdout = []
-
-    def _accept(self, step):
-        if not _is_step(step, self._encoding):
-            return False
-        if "stdout" in step:
-            self._stdout.append(step["stdout"])
-        return True
-
-    def finish(self, ending):
-        steps, shown = self._steps, "".join(self._stdout)
-        output = self._tail["stdout"] if ending == "end" else shown
-        if output != shown and output.startswith(shown) and steps:
-            last_step = json.loads(steps[-1])
-            last_step["stdout"] = last_step.get("stdout", "") + output[len(shown):]
-            steps[-1] = encode(last_step).encode("utf-8")
-        return assemble(steps, self._outcome(ending), output, self._limits, self._encoding)
-
-
-def _cut_short(ending, limits, steps):
-    """The outcome of a reply that did not end with the child's own end line."""
-    status = {"timeout": "time_limit", "too_big": "output_limit",
-              "too_many_steps": "step_limit"}.get(ending, "crash")
-    outcome = stopped(status, limits, steps)
-    if ending == "invalid":
-        outcome["message"] = "The program's process sent back something that is not a record"
-    return outcome
-
-
-class _PythonTutorReply(_StepsReply):
-    """Python Tutor's trace; its end needs each step's event and function name."""
-
-    def __init__(self, limits, source):
-        super().__init__(limits)
-        self._source = source
-        self._events = []
-
-    def _accept(self, step):
-        if not _is_pythontutor_step(step):
-            return False
-        self._events.append((step["event"], step["func_name"]))
-        return True
-
-    def finish(self, ending):
-        return finish_trace(self._steps, self._events, self._outcome(ending), self._source, self._limits)
-
-
-_PYTHONTUTOR_FIELDS = {"line": int, "event": str, "func_name": str, "globals": dict, "ordered_globals": list,
-                       "stack_to_render": list, "heap": dict, "stdout": str}
-
-
-def _is_pythontutor_step(step):
-    if not isinstance(step, dict) or step.get("event") not in STEP_EVENTS:
-        return False
-    fields = dict(_PYTHONTUTOR_FIELDS, exception_msg=str) if step["event"] == "exception" else _PYTHONTUTOR_FIELDS
-    return set(step) == set(fields) and all(type(step[key]) is kind for key, kind in fields.items())
-
-
-def _is_step(step, encoding):
-    if not (isinstance(step, dict) and step.get("event") in _EVENTS and isinstance(step.get("line"), int)
-            and isinstance(step.get("heap"), dict) and isinstance(step.get("stdout", ""), str)):
-        return False
-    if encoding == "delta":
-        return isinstance(step.get("keep"), int) and isinstance(step.get("frames"), list)
-    return isinstance(step.get("stack"), list)
-
-
-def _is_tail(tail):
-    return isinstance(tail, dict) and _is_outcome(tail.get("outcome")) and isinstance(tail.get("stdout"), str)
-
-
-def _is_outcome(outcome):
-    """The record schema's Outcome, checked by hand: a forged one must not reach the response."""
-    if not (isinstance(outcome, dict) and set(outcome) <= {"status", "message", "exception", "exit_code"}
-            and outcome.get("status") in _STATUSES and isinstance(outcome.get("message"), str)):
-        return False
-    if "exit_code" in outcome and (outcome["status"] != "ok" or type(outcome["exit_code"]) is not int):
-        return False
-    if outcome["status"] not in ("exception", "syntax_error"):
-        return "exception" not in outcome
-    error = outcome.get("exception")
-    fields = {"type", "message", "line", "traceback"} | ({"offset"} if outcome["status"] == "syntax_error" else set())
-    return (isinstance(error, dict) and fields <= set(error) <= fields | {"offset"}
-            and isinstance(error["type"], str) and isinstance(error["message"], str)
-            and isinstance(error["traceback"], str)
-            and all(type(error[key]) is int and error[key] >= 1 for key in ("line", "offset") if key in error))

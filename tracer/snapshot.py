@@ -1,245 +1,53 @@
 """Python values to the record's JSON values and heap objects.
 
-Nothing here may run the program's code. Every attribute is read through
-the C-level descriptor of a builtin type, never through `getattr` on the
-program's object, and every container is walked with the builtin base
-type's iterator, so an overridden `__repr__`, `__eq__`, `__hash__`,
-`__getattribute__`, `__iter__`, `__len__` or property is never called.
-For the same reason the caches here are keyed by `id()`, never by the
-object: hashing a class calls its metaclass's `__hash__`.
+Nothing here may run the program's code: objects are read only through
+objects.py's helpers, and the caches here are keyed by `id()`, never by
+the object (hashing a class calls its metaclass's `__hash__`).
 """
 
 import collections
-import datetime
-import decimal
 import enum
-import fractions
 import itertools
 import math
 import types
 
 from .speedups import EncoderCore, dict_version, same_items, same_objects, settle_heap
 from .record import encode, encode_string
+from .objects import (SCALAR_REPRS, SCALAR_TYPES, TypeLayout, bytes_repr, clip, dict_get, dict_items, exception_args,
+                      int_repr, is_dunder, is_program_class, is_program_code, is_sunder, module_dict, qualified_name,
+                      short_repr, tuple_items, type_bases, type_dict, type_module, type_name, type_qualname)
 
 MAX_EXACT_INT = 2**53 - 1
-PROGRAM_FILENAME = "<source>"
-PROGRAM_MODULE = "__main__"
 
-_HEAPTYPE = 1 << 9
 _CO_VARARGS = 0x04
 _CO_VARKEYWORDS = 0x08
 
-_type_name = type.__dict__["__name__"].__get__
-_type_qualname = type.__dict__["__qualname__"].__get__
-_type_module_attribute = type.__dict__["__module__"].__get__
-_type_mro = type.__dict__["__mro__"].__get__
-_type_bases = type.__dict__["__bases__"].__get__
-_type_dict = type.__dict__["__dict__"].__get__
-_type_flags = type.__dict__["__flags__"].__get__
-_module_dict = types.ModuleType.__dict__["__dict__"].__get__
-_exception_args = BaseException.__dict__["args"].__get__
-_dict_items = dict.items
-_dict_get = dict.get
-_tuple_items = tuple.__iter__
-
-
-def _type_module(cls):
-    """The class's __module__, None where it has none (a heap type made in C without one,
-    such as ctypes' array types, raises AttributeError: the program must not see it)."""
-    try:
-        return _type_module_attribute(cls)
-    except AttributeError:
-        return None
-
-
-def type_name(cls):
-    return _type_name(cls)
-
-
-def is_program_class(cls):
-    module = _type_module(cls)
-    return type(module) is str and module == PROGRAM_MODULE
-
-
-def is_program_code(code):
-    return code.co_filename == PROGRAM_FILENAME
-
-
-def _is_dunder(name):
-    return name.startswith("__") and name.endswith("__") and len(name) > 4
-
-
-def _is_sunder(name):
-    return (type(name) is str and len(name) > 2 and name[0] == name[-1] == "_"
-            and name[1] != "_" and name[-2] != "_")
-
-
-def _clip(text, limit):
-    if len(text) <= limit:
-        return text
-    return text[:limit] + "..."
-
-
-# ---------------------------------------------------------------- scalars
-
-_INT_CHUNK_DIGITS = 4000  # under CPython's 4300-digit str() limit
-_INT_EXACT_DIGITS = 20000  # past this only the last digits are shown
-
-
-def _int_digits(n):
-    """Decimal digits of n >= 0, in chunks small enough for str()."""
-    base = 10**_INT_CHUNK_DIGITS
-    chunks = []
-    while n >= base:
-        n, low = divmod(n, base)
-        chunks.append(str(low).zfill(_INT_CHUNK_DIGITS))
-    chunks.append(str(n))
-    return "".join(reversed(chunks))
-
-
-def int_repr(n):
-    try:
-        return repr(n)
-    except ValueError:  # past sys.get_int_max_str_digits()
-        pass
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    approximate_digits = int(n.bit_length() * math.log10(2)) + 1
-    if approximate_digits <= _INT_EXACT_DIGITS:
-        digits = _int_digits(n)
-        return f"{sign}{digits[:20]}...{digits[-20:]} ({len(digits)} digits)"
-    tail = str(n % 10**20).zfill(20)
-    return f"{sign}...{tail} (about {approximate_digits} digits)"
-
-
-def _datetime_repr(value):
-    tzinfo = value.tzinfo
-    if tzinfo is None or type(tzinfo) is datetime.timezone:
-        return type(value).__repr__(value)
-    return None  # a user tzinfo's repr would run the program's code
-
-
-def _bytes_repr(value, limit):
-    if len(value) <= limit:
-        return bytes.__repr__(value), 0
-    return bytes.__repr__(value[:limit]), len(value) - limit
-
-
-# exact type -> repr function, for the scalars shown as {"type", "repr"}
-_SCALAR_REPRS = {
-    id(t): (t, r)
-    for t, r in [
-        (complex, complex.__repr__),
-        (type(...), lambda v: "Ellipsis"),
-        (type(NotImplemented), lambda v: "NotImplemented"),
-        (decimal.Decimal, decimal.Decimal.__repr__),
-        (fractions.Fraction, fractions.Fraction.__repr__),
-        (datetime.date, datetime.date.__repr__),
-        (datetime.timedelta, datetime.timedelta.__repr__),
-        (datetime.datetime, _datetime_repr),
-        (datetime.time, _datetime_repr),
-    ]
-}
-_SCALAR_TYPES = tuple(t for t, _ in _SCALAR_REPRS.values())
-
-
-def short_repr(value, limit=40):
-    """A one-line text for a value inside a signature or a message."""
-    t = type(value)
-    if t is str:
-        return _clip(str.__repr__(value), limit)
-    if t is int:
-        return _clip(int_repr(value), limit)
-    if t is bool or value is None or t is float:
-        return repr(value)
-    if t is bytes:
-        return _clip(bytes.__repr__(value), limit)
-    if t is tuple and len(value) <= 8:
-        inner = ", ".join(short_repr(item, limit) for item in _tuple_items(value))
-        return "(" + inner + ("," if len(value) == 1 else "") + ")"
-    entry = _SCALAR_REPRS.get(id(t))
-    if entry is not None:
-        text = entry[1](value)
-        if text is not None:
-            return _clip(text, limit)
-    return f"<{_type_name(t)}>"
-
-
-def _is_safe_argument(value, depth=0):
-    """True for arguments a builtin exception's __str__ formats without user code."""
-    t = type(value)  # compared by identity: `t in (...)` could call a metaclass's __eq__
-    if t is str or t is int or t is float or t is bool or t is bytes or value is None:
-        return t is not int or value.bit_length() < 10000
-    if t is tuple and depth < 2:
-        return all(_is_safe_argument(item, depth + 1) for item in _tuple_items(value))
-    return False
-
-
-def exception_message(exc):
-    """The exception's text, as str(exc) gives it when that runs no program code.
-
-    A `__str__` defined by the program, or arguments that are not plain
-    scalars, are never formatted: the arguments are shown instead (the
-    single string argument itself, else their short reprs).
-    """
-    cls = type(exc)
-    try:
-        args = _exception_args(exc)
-    except Exception:
-        args = ()
-    if type(args) is not tuple:
-        args = ()
-    for klass in _type_mro(cls):
-        if "__str__" in _type_dict(klass):
-            if not is_program_class(klass) and _is_safe_argument(args):
-                try:
-                    text = _type_dict(klass)["__str__"](exc)
-                except Exception:
-                    break
-                if type(text) is str:
-                    return text
-            break
-    if len(args) == 0:
-        return ""
-    if len(args) == 1:
-        only = args[0]
-        return only if type(only) is str else short_repr(only, 200)
-    return "(" + ", ".join(short_repr(a, 200) for a in _tuple_items(args)) + ")"
-
 
 # ------------------------------------------------------- reprs of `other`
-
-def _qualified_name(cls):
-    module = _type_module(cls)
-    qualname = _type_qualname(cls)
-    if type(module) is str and module not in ("builtins", PROGRAM_MODULE):
-        return f"{module}.{qualname}"
-    return qualname
-
 
 def _builtin_callable_repr(obj):
     owner = obj.__self__
     if owner is None or type(owner) is types.ModuleType:
         return f"<built-in function {obj.__name__}>"
-    return f"<built-in method {obj.__name__} of {_type_name(type(owner))} object>"
+    return f"<built-in method {obj.__name__} of {type_name(type(owner))} object>"
 
 
 def _module_repr(obj):
-    name = _dict_get(_module_dict(obj), "__name__")
+    name = dict_get(module_dict(obj), "__name__")
     return f"<module {str.__repr__(name)}>" if type(name) is str else "<module>"
 
 
 def _exception_repr(obj):
     try:
-        args = _exception_args(obj)
+        args = exception_args(obj)
     except Exception:
         args = ()
-    inner = ", ".join(short_repr(a) for a in _tuple_items(args)) if type(args) is tuple else ""
-    return f"{_qualified_name(type(obj))}({inner})"
+    inner = ", ".join(short_repr(a) for a in tuple_items(args)) if type(args) is tuple else ""
+    return f"{qualified_name(type(obj))}({inner})"
 
 
 def _wrapper_repr(obj):
-    return f"<{_type_name(type(obj))}({short_repr(obj.__func__)})>"
+    return f"<{type_name(type(obj))}({short_repr(obj.__func__)})>"
 
 
 _OTHER_REPRS = {
@@ -252,7 +60,7 @@ _OTHER_REPRS = {
         (types.BuiltinFunctionType, _builtin_callable_repr),
         (types.FunctionType, lambda f: f"<function {f.__qualname__}>"),
         (types.MethodType, lambda m: f"<bound method {m.__func__.__qualname__} "
-                                     f"of {_type_name(type(m.__self__))} object>"),
+                                     f"of {type_name(type(m.__self__))} object>"),
         (range, range.__repr__),
         (slice, lambda s: f"slice({short_repr(s.start)}, {short_repr(s.stop)}, {short_repr(s.step)})"),
         (types.MemberDescriptorType, types.MemberDescriptorType.__repr__),
@@ -273,10 +81,10 @@ def _other_fingerprint(obj, cls):
     if cls is range or cls is types.BuiltinFunctionType:
         return _IMMUTABLE
     if cls is types.ModuleType:
-        return (cls, _dict_get(_module_dict(obj), "__name__"))
+        return (cls, dict_get(module_dict(obj), "__name__"))
     if id(cls) in _OTHER_REPRS or issubclass(cls, (type, BaseException)):
         return None
-    return (cls, _type_module(cls), _type_qualname(cls))
+    return (cls, type_module(cls), type_qualname(cls))
 
 
 def other_repr(obj, limit):
@@ -289,39 +97,17 @@ def other_repr(obj, limit):
             else:
                 text = entry[1](obj)
         elif issubclass(cls, type):
-            text = f"<class {str.__repr__(_qualified_name(obj))}>"
+            text = f"<class {str.__repr__(qualified_name(obj))}>"
         elif issubclass(cls, BaseException):
             text = _exception_repr(obj)
         else:
-            text = f"<{_qualified_name(cls)} object>"
+            text = f"<{qualified_name(cls)} object>"
     except Exception:
-        text = f"<{_type_name(cls)} object>"
-    return _clip(text, limit)
+        text = f"<{type_name(cls)} object>"
+    return clip(text, limit)
 
 
 # ------------------------------------------------------------ the encoder
-
-class _TypeLayout:
-    """How instances of one program class keep their attributes."""
-
-    __slots__ = ("cls", "slots", "dict_getter")
-
-    def __init__(self, cls):
-        self.cls = cls  # keeps id(cls) from being reused while cached
-        self.slots = []
-        self.dict_getter = None
-        for klass in reversed(_type_mro(cls)):
-            if not _type_flags(klass) & _HEAPTYPE:
-                continue
-            for name, attr in _dict_items(_type_dict(klass).copy()):
-                if type(attr) is types.MemberDescriptorType and not _is_dunder(name):
-                    self.slots.append((name, attr))
-        for klass in _type_mro(cls):
-            attr = _dict_get(_type_dict(klass).copy(), "__dict__")
-            if type(attr) is types.GetSetDescriptorType:
-                self.dict_getter = attr.__get__
-                break
-
 
 class _PythonCore:
     """HeapEncoder's heap ids and value texts: speedups.EncoderCore in Python.
@@ -412,11 +198,11 @@ class HeapEncoder(_Core):
         self._pending = []
         self._collected = None  # the objects referred to by what is being encoded
         self._key_texts = {}  # name -> '"name":', for namespaces (names are str)
-        self._scalar_types = _SCALAR_TYPES
+        self._scalar_types = SCALAR_TYPES
         self._cache = {}  # heap id -> (fingerprint, text, objects it refers to)
         self._immutable, self._by_version = _IMMUTABLE, _BY_VERSION
         self._parent_of = parent_of  # function -> frame id or None
-        self._layouts = {}  # id(cls) -> _TypeLayout
+        self._layouts = {}  # id(cls) -> TypeLayout
 
     def value(self, v):
         t = type(v)
@@ -436,13 +222,13 @@ class HeapEncoder(_Core):
                 return v
             return {"type": "float", "repr": float.__repr__(v)}
         if t is bytes:
-            text, cut = _bytes_repr(v, self._string_cap)
+            text, cut = bytes_repr(v, self._string_cap)
             return {"type": "bytes", "repr": text, "truncated": cut} if cut else {"type": "bytes", "repr": text}
-        entry = _SCALAR_REPRS.get(id(t))
+        entry = SCALAR_REPRS.get(id(t))
         if entry is not None:
             text = entry[1](v)
             if text is not None:
-                return {"type": _type_name(t), "repr": text}
+                return {"type": type_name(t), "repr": text}
         return {"ref": self._reference(v)}
 
     def _other_text(self, v):
@@ -594,7 +380,7 @@ class HeapEncoder(_Core):
             return self._function(obj, obj.__func__, cls, bound=True)
         if kind == "instance":
             return self._instance(obj, cls)
-        return {"kind": "other", "type": _type_name(cls),
+        return {"kind": "other", "type": type_name(cls),
                 "repr": other_repr(obj, self._string_cap)}
 
     def _fingerprint(self, obj):
@@ -619,14 +405,14 @@ class HeapEncoder(_Core):
         kind = self._kind(obj, cls)
         if kind == "sequence":
             base = next(b for b in (list, tuple, set, frozenset, collections.deque) if issubclass(cls, b))
-            return (cls, _type_name(cls), base.__len__(obj), *itertools.islice(base.__iter__(obj), cap))
+            return (cls, type_name(cls), base.__len__(obj), *itertools.islice(base.__iter__(obj), cap))
         if kind == "mapping":
             items_of = collections.OrderedDict.items if issubclass(cls, collections.OrderedDict) else dict.items
-            return (cls, _type_name(cls), dict.__len__(obj),
+            return (cls, type_name(cls), dict.__len__(obj),
                     *itertools.chain.from_iterable(itertools.islice(items_of(obj), cap)))
         if kind == "instance":
             layout = self._layout(cls)
-            parts = [cls, _type_name(cls)]
+            parts = [cls, type_name(cls)]
             for _name, member in layout.slots:
                 try:
                     parts.append(member.__get__(obj, cls))
@@ -641,17 +427,17 @@ class HeapEncoder(_Core):
                     version = dict_version(attributes)
                     if version is not None:
                         if not layout.slots:  # the shape settle_heap recognizes
-                            return (cls, _type_name(cls), _BY_VERSION, attributes, version)
+                            return (cls, type_name(cls), _BY_VERSION, attributes, version)
                         parts += (attributes, version)
                     else:
                         parts.append(attributes)
-                        parts.extend(itertools.chain.from_iterable(_dict_items(attributes)))
+                        parts.extend(itertools.chain.from_iterable(dict_items(attributes)))
                 else:
                     parts.append(attributes)
             return tuple(parts)
         if kind == "class":
-            return (cls, _type_name(cls), _type_name(obj), *_type_bases(obj),
-                    *itertools.chain.from_iterable(_dict_items(_type_dict(obj).copy())))
+            return (cls, type_name(cls), type_name(obj), *type_bases(obj),
+                    *itertools.chain.from_iterable(dict_items(type_dict(obj).copy())))
         if kind == "function":
             return (cls, obj.__name__, obj.__code__, obj.__defaults__, obj.__kwdefaults__)
         if kind == "method":
@@ -669,7 +455,7 @@ class HeapEncoder(_Core):
             if issubclass(cls, base):
                 break
         items, cut = self._items(base.__iter__(obj), base.__len__(obj))
-        encoded = {"kind": kind, "type": _type_name(cls), "items": items}
+        encoded = {"kind": kind, "type": type_name(cls), "items": items}
         if cut:
             encoded["truncated"] = cut
         return encoded
@@ -678,7 +464,7 @@ class HeapEncoder(_Core):
         items_of = collections.OrderedDict.items if issubclass(cls, collections.OrderedDict) else dict.items
         entries = [[self.value(k), self.value(v)]
                    for k, v in itertools.islice(items_of(obj), self._items_cap)]
-        encoded = {"kind": "dict", "type": _type_name(cls), "entries": entries}
+        encoded = {"kind": "dict", "type": type_name(cls), "entries": entries}
         cut = dict.__len__(obj) - len(entries)
         if cut:
             encoded["truncated"] = cut
@@ -689,14 +475,14 @@ class HeapEncoder(_Core):
         for name, value in pairs:
             if type(name) is not str:
                 name = short_repr(name)
-            if not _is_dunder(name):
+            if not is_dunder(name):
                 attrs[name] = self.value(value)
         return attrs
 
     def _layout(self, cls):
         layout = self._layouts.get(id(cls))
         if layout is None:
-            layout = self._layouts[id(cls)] = _TypeLayout(cls)
+            layout = self._layouts[id(cls)] = TypeLayout(cls)
         return layout
 
     def _instance(self, obj, cls):
@@ -713,16 +499,16 @@ class HeapEncoder(_Core):
             except Exception:
                 attributes = None
             if attributes is not None and issubclass(type(attributes), dict):
-                pairs.extend(_dict_items(attributes))
-        encoded = {"kind": "instance", "type": _type_name(cls), "attrs": self._attrs(pairs)}
+                pairs.extend(dict_items(attributes))
+        encoded = {"kind": "instance", "type": type_name(cls), "attrs": self._attrs(pairs)}
         return self._cut_attrs(encoded)
 
     def _class(self, obj, cls):
-        pairs = _dict_items(_type_dict(obj).copy())
+        pairs = dict_items(type_dict(obj).copy())
         if issubclass(cls, enum.EnumMeta):  # its _sunder_ bookkeeping is not the program's
-            pairs = [(name, value) for name, value in pairs if not _is_sunder(name)]
-        encoded = {"kind": "class", "type": _type_name(cls), "name": _type_name(obj),
-                   "bases": [_type_name(base) for base in _type_bases(obj)],
+            pairs = [(name, value) for name, value in pairs if not is_sunder(name)]
+        encoded = {"kind": "class", "type": type_name(cls), "name": type_name(obj),
+                   "bases": [type_name(base) for base in type_bases(obj)],
                    "attrs": self._attrs(pairs)}
         return self._cut_attrs(encoded)
 
@@ -735,7 +521,7 @@ class HeapEncoder(_Core):
         return encoded
 
     def _function(self, obj, func, cls, bound):
-        return {"kind": "function", "type": _type_name(cls), "name": func.__name__,
+        return {"kind": "function", "type": type_name(cls), "name": func.__name__,
                 "signature": signature(func, skip_first=bound),
                 "parent": self._parent_of(func)}
 
@@ -770,7 +556,7 @@ def signature(func, skip_first=False):
     elif keyword_only:
         parts.append("*")
     for name in names[positional:positional + keyword_only]:
-        default = _dict_get(keyword_defaults, name, _MISSING) if issubclass(type(keyword_defaults), dict) else _MISSING
+        default = dict_get(keyword_defaults, name, _MISSING) if issubclass(type(keyword_defaults), dict) else _MISSING
         parts.append(name if default is _MISSING else f"{name}={short_repr(default)}")
     if code.co_flags & _CO_VARKEYWORDS:
         parts.append("**" + names[star_index])

@@ -1,0 +1,120 @@
+"""The parent's check of a child's reply: every line is checked before it is trusted.
+
+The child is the program's process: whatever it sends may be forged. A
+format's reply (formats.py names each one) takes the step lines that
+speedups.step_lines found to be whole, strict JSON, checks each step's
+shape, keeps what its `finish` needs, and takes one end line; `finish`
+assembles the response body, also for a reply cut short.
+"""
+
+import json
+
+from .outcome import stopped
+from .record import assemble, encode
+
+_EVENTS = {"call", "line", "return", "exception"}
+_STATUSES = {"ok", "exception", "syntax_error", "step_limit", "time_limit", "memory_limit",
+             "output_limit", "crash"}
+
+
+def parse_line(line):
+    """The line's JSON object, or None."""
+    try:
+        message = json.loads(line.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError included
+        return None
+    return message if isinstance(message, dict) else None
+
+
+class StepsReply:
+    """A trace rebuilt from the child's lines, each checked before it is trusted:
+    step lines that the format's `_accept(step)` takes (keeping what its
+    `finish` needs), then one end line."""
+
+    def __init__(self, limits):
+        self._limits = limits
+        self._steps = []  # each step's JSON bytes, as the child sent them
+        self._tail = None
+
+    def add_steps(self, texts, steps):
+        """Steps whose lines are whole JSON (speedups.step_lines): None, or "invalid"."""
+        if not all(map(self._accept, steps)):
+            return "invalid"
+        self._steps += texts
+        return None
+
+    def add(self, line):
+        """Any other line: "end" for a valid end line, else "invalid"."""
+        message = parse_line(line)
+        if message is not None and set(message) == {"end"} and _is_tail(message["end"]):
+            self._tail = message["end"]
+            return "end"
+        return "invalid"
+
+    def _outcome(self, ending):
+        return self._tail["outcome"] if ending == "end" else cut_short(ending, self._limits, len(self._steps))
+
+
+class RecordReply(StepsReply):
+    """The record's steps; output written after the last one joins it."""
+
+    def __init__(self, limits, encoding):
+        super().__init__(limits)
+        self._encoding = encoding
+        self._stdout = []
+
+    def _accept(self, step):
+        if not _is_step(step, self._encoding):
+            return False
+        if "stdout" in step:
+            self._stdout.append(step["stdout"])
+        return True
+
+    def finish(self, ending):
+        steps, shown = self._steps, "".join(self._stdout)
+        output = self._tail["stdout"] if ending == "end" else shown
+        if output != shown and output.startswith(shown) and steps:
+            last_step = json.loads(steps[-1])
+            last_step["stdout"] = last_step.get("stdout", "") + output[len(shown):]
+            steps[-1] = encode(last_step).encode("utf-8")
+        return assemble(steps, self._outcome(ending), output, self._limits, self._encoding)
+
+
+def cut_short(ending, limits, steps):
+    """The outcome of a reply that did not end with the child's own end line."""
+    status = {"timeout": "time_limit", "too_big": "output_limit",
+              "too_many_steps": "step_limit"}.get(ending, "crash")
+    outcome = stopped(status, limits, steps)
+    if ending == "invalid":
+        outcome["message"] = "The program's process sent back something that is not a record"
+    return outcome
+
+
+def _is_step(step, encoding):
+    if not (isinstance(step, dict) and step.get("event") in _EVENTS and isinstance(step.get("line"), int)
+            and isinstance(step.get("heap"), dict) and isinstance(step.get("stdout", ""), str)):
+        return False
+    if encoding == "delta":
+        return isinstance(step.get("keep"), int) and isinstance(step.get("frames"), list)
+    return isinstance(step.get("stack"), list)
+
+
+def _is_tail(tail):
+    return isinstance(tail, dict) and _is_outcome(tail.get("outcome")) and isinstance(tail.get("stdout"), str)
+
+
+def _is_outcome(outcome):
+    """The record schema's Outcome, checked by hand: a forged one must not reach the response."""
+    if not (isinstance(outcome, dict) and set(outcome) <= {"status", "message", "exception", "exit_code"}
+            and outcome.get("status") in _STATUSES and isinstance(outcome.get("message"), str)):
+        return False
+    if "exit_code" in outcome and (outcome["status"] != "ok" or type(outcome["exit_code"]) is not int):
+        return False
+    if outcome["status"] not in ("exception", "syntax_error"):
+        return "exception" not in outcome
+    error = outcome.get("exception")
+    fields = {"type", "message", "line", "traceback"} | ({"offset"} if outcome["status"] == "syntax_error" else set())
+    return (isinstance(error, dict) and fields <= set(error) <= fields | {"offset"}
+            and isinstance(error["type"], str) and isinstance(error["message"], str)
+            and isinstance(error["traceback"], str)
+            and all(type(error[key]) is int and error[key] >= 1 for key in ("line", "offset") if key in error))
