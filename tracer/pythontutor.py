@@ -20,7 +20,7 @@ import math
 import types
 
 from . import protocol
-from .record import encode
+from .record import encode, end_of_trace
 from .reply import StepsReply
 from .objects import (attributes, dict_items, exception_message, is_program_class, type_bases, type_dict, type_mro,
                       type_name)
@@ -486,8 +486,7 @@ class StreamedPythonTutor(PythonTutorWriter):
         self._send(protocol.step_line(text))
 
     def finish(self, outcome, stdout):
-        tail = {"outcome": outcome, "stdout": stdout, "limits": self._limits.as_record()}
-        self._send(protocol.end_line(encode(tail).encode("utf-8")))
+        self._send(end_of_trace(outcome, stdout, self._limits))
         return b""
 
 

@@ -252,6 +252,11 @@ class StreamedRecord(RecordWriter):
         self._stdout.append(text)
 
     def finish(self, outcome, stdout):
-        tail = {"outcome": outcome, "stdout": stdout, "limits": self._limits.as_record()}
-        self._send(protocol.end_line(encode(tail).encode("utf-8")))
+        self._send(end_of_trace(outcome, stdout, self._limits))
         return b""
+
+
+def end_of_trace(outcome, stdout, limits):
+    """A streamed writer's last line: how the run ended, all it wrote, under which limits."""
+    tail = {"outcome": outcome, "stdout": stdout, "limits": limits.as_record()}
+    return protocol.end_line(encode(tail).encode("utf-8"))

@@ -23,7 +23,7 @@ import enum
 from . import protocol
 from .objects import (TypeLayout, attributes, dict_items, exception_args, int_repr, is_program_class,
                       short_repr, tuple_items, type_name)
-from .record import encode
+from .record import encode, end_of_trace
 from .reply import StepsReply
 
 _EXACT = 2**53  # willow's bound for a JSON number (JavaScript's exact integers)
@@ -256,8 +256,7 @@ class StreamedWillow(WillowWriter):
         self._send(protocol.step_line(text))
 
     def finish(self, outcome, stdout):
-        tail = {"outcome": outcome, "stdout": stdout, "limits": self._limits.as_record()}
-        self._send(protocol.end_line(encode(tail).encode("utf-8")))
+        self._send(end_of_trace(outcome, stdout, self._limits))
         return b""
 
 
