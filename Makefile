@@ -22,7 +22,7 @@ VENV ?= .venv
 PORT ?= 8081
 BIN = $(VENV)/bin
 
-.PHONY: build test emulator deploy fixtures bench clean
+.PHONY: build test emulator deploy fixtures bench clean asan fuzz
 
 # The tracer's per-step work in C (tracer/_speedups.c). Where it is not
 # built, tracer/speedups.py falls back to Python: the same record, slower.
@@ -64,6 +64,32 @@ $(VENV)/.system-packages: $(VENV)/.built
 
 emulator: build
 	$(BIN)/functions-framework --target service --port $(PORT)
+
+# The C code built with AddressSanitizer and UndefinedBehaviorSanitizer, under
+# the tests that trace in process (the sandbox's children run under an
+# address-space limit that ASAN's shadow memory cannot fit in): a copy of the
+# project in build/asan with the sanitized extension, CPython's allocator
+# replaced by malloc so ASAN sees every object. Any report fails the run.
+ASAN_DIR = build/asan
+ASAN_TESTS = tests/test_speedups.py tests/test_fuzz.py tests/test_fixtures.py tests/test_values.py \
+	tests/test_heap.py tests/test_steps.py tests/test_delta.py tests/test_outcomes.py tests/test_program_io.py \
+	tests/test_imports.py tests/test_no_leaks.py tests/test_cli.py
+SANITIZERS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+asan: build $(VENV)/.test-built
+	rm -rf $(ASAN_DIR) && mkdir -p $(ASAN_DIR)
+	cp -r main.py tracer tests res bench $(ASAN_DIR)/
+	rm -f $(ASAN_DIR)/tracer/*.so
+	$(CC) -O1 -g -Wall -Werror $(SANITIZERS) -shared -fPIC -I$(word 2,$(PY_CONFIG)) \
+		$(addprefix $(ASAN_DIR)/,$(SPEEDUPS_SOURCES)) -o $(ASAN_DIR)/$(SPEEDUPS)
+	cd $(ASAN_DIR) && LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+		PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		$(abspath $(BIN))/python -m pytest -q -p no:cacheprovider $(ASAN_TESTS)
+
+# The fuzz test at length: TRACER_FUZZ_PROGRAMS generated programs (CI runs 150).
+FUZZ_PROGRAMS ?= 5000
+fuzz: build $(VENV)/.test-built
+	TRACER_FUZZ_PROGRAMS=$(FUZZ_PROGRAMS) $(BIN)/python -m pytest -q -s tests/test_fuzz.py
 
 # Rewrites res/*.json from the current tracer: review the diff before committing.
 fixtures: build
