@@ -1,8 +1,10 @@
 """The programs in res/ and their expected records.
 
 res/NAME.py is a program, res/NAME.in its input (optional) and res/NAME.json
-the record CPython 3.11 gives. Where another CPython traces differently (3.12
-inlines comprehensions), res/NAME.py3XX.json holds its record. A first line
+the record CPython 3.11 gives. Where a later CPython traces differently (3.12
+inlines comprehensions, 3.13 adds __firstlineno__ to a class body's names),
+res/NAME.py3XX.json holds its record, which the versions after it inherit
+until one differs again. A first line
 `# steps: N` sets the step limit.
 
 `python -m tests.fixtures` (make fixtures) rewrites the expected files with
@@ -48,10 +50,19 @@ def _version_path(name, version):
 
 
 def expected_path(name, version=None):
-    """The expected record's file for the running (or given) CPython."""
+    """The expected record's file for the running (or given) CPython: its own, else the nearest earlier one's."""
     version = tuple(version or sys.version_info[:2])
     if version != BASE_VERSION and _version_path(name, version).exists():
         return _version_path(name, version)
+    return _inherited_path(name, version)
+
+
+def _inherited_path(name, version):
+    """What a version that traces no differently gets: the newest earlier version's file, else the base."""
+    for minor in range(version[1] - 1, BASE_VERSION[1], -1):
+        path = _version_path(name, (version[0], minor))
+        if path.exists():
+            return path
     return RES / f"{name}.json"
 
 
@@ -66,13 +77,13 @@ def regenerate():
         if version == BASE_VERSION:
             _write(RES / f"{name}.json", data)
             continue
-        base = json.loads((RES / f"{name}.json").read_text(encoding="utf-8"))
+        inherited = json.loads(_inherited_path(name, version).read_text(encoding="utf-8"))
         path = _version_path(name, version)
-        if data == base:
+        if data == inherited:
             path.unlink(missing_ok=True)
         else:
             _write(path, data)
-        print(f"{name}: {'differs on' if data != base else 'same on'} {version[0]}.{version[1]}")
+        print(f"{name}: {'differs on' if data != inherited else 'same as before'} {version[0]}.{version[1]}")
 
 
 if __name__ == "__main__":

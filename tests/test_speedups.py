@@ -250,6 +250,9 @@ def test_a_stale_version_tag_is_never_trusted_across_dicts():
     first, second = {}, {}
     first["a"] = 1
     second["a"] = 1
+    if sys.version_info >= (3, 13):  # no version tag: None, and callers fingerprint the namespace
+        assert speedups.dict_version(first) is None and speedups.dict_version(second) is None
+        return
     assert speedups.dict_version(first) != speedups.dict_version(second)
     before = speedups.dict_version(first)
     first["a"] = 1  # the same object again: nothing changed

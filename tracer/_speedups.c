@@ -1830,6 +1830,7 @@ typedef struct {
     Py_ssize_t step_limit;
     double deadline;          /* on the monotonic clock, as time.monotonic() */
     int yield_opcode;
+    int resume_opcode;
 } TracerObject;
 
 static PyObject *text_line, *text_call, *text_return, *text_unread, *text_empty, *text_depth, *text_yield;
@@ -1883,8 +1884,11 @@ yielded(TracerObject *t, PyObject *frame, ActivationObject *activation)
         return -1;
     }
     int lasti = PyFrame_GetLasti((PyFrameObject *)frame);
+    const unsigned char *ops = (const unsigned char *)PyBytes_AS_STRING(bytecode);
+    /* At a yield, f_lasti is the YIELD_VALUE (3.11, 3.12) or the RESUME after it (3.13). */
     int result = lasti >= 0 && lasti < PyBytes_GET_SIZE(bytecode)
-        && (unsigned char)PyBytes_AS_STRING(bytecode)[lasti] == t->yield_opcode;
+        && (ops[lasti] == t->yield_opcode
+            || (lasti >= 2 && ops[lasti] == t->resume_opcode && ops[lasti - 2] == t->yield_opcode));
     Py_DECREF(bytecode);
     return result;
 }
@@ -2329,6 +2333,7 @@ static PyMemberDef tracer_members[] = {
     {"depth", T_PYSSIZET, offsetof(TracerObject, depth), 0, NULL},
     {"next_id", T_PYSSIZET, offsetof(TracerObject, next_id), 0, NULL},
     {"yield_opcode", T_INT, offsetof(TracerObject, yield_opcode), 0, NULL},
+    {"resume_opcode", T_INT, offsetof(TracerObject, resume_opcode), 0, NULL},
     {"activations", T_OBJECT, offsetof(TracerObject, activations), 0, NULL},
     {"shown", T_OBJECT, offsetof(TracerObject, shown), 0, NULL},
     {"encoder", T_OBJECT, offsetof(TracerObject, encoder), 0, NULL},

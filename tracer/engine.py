@@ -26,6 +26,7 @@ from .snapshot import HeapEncoder
 _CO_OPTIMIZED = 0x01
 _CO_NEWLOCALS = 0x02
 _YIELD_VALUE = dis.opmap["YIELD_VALUE"]
+_RESUME = dis.opmap["RESUME"]
 _RECURSION_CEILING = 10000  # the most a program may raise its recursion limit to
 _RECURSION_HEADROOM = 200  # frames left to the engine above the program's limit
 
@@ -184,7 +185,7 @@ class Engine:
         core.codes, core.latest_by_code, core.recursion = self._codes, self._latest_by_code, self._recursion
         core.step = self._step
         core.step_limit = self._limits.steps
-        core.yield_opcode = _YIELD_VALUE
+        core.yield_opcode, core.resume_opcode = _YIELD_VALUE, _RESUME
         direct = writer.direct_buffer if renderer is None else None
         core.encoder, core.buffer = (self._encoder, direct) if direct is not None else (None, None)
         self._trace = core if NATIVE else self._on_event
@@ -288,8 +289,11 @@ class Engine:
     def _yielded(self, frame, activation):
         if activation.after_exception:
             return False
-        code = frame.f_code
-        return code.co_code[frame.f_lasti] == _YIELD_VALUE
+        # At a yield, f_lasti is the YIELD_VALUE (3.11, 3.12) or the RESUME after it (3.13).
+        operations = frame.f_code.co_code
+        lasti = frame.f_lasti
+        return operations[lasti] == _YIELD_VALUE or (
+            lasti >= 2 and operations[lasti] == _RESUME and operations[lasti - 2] == _YIELD_VALUE)
 
     def _halt(self):
         """End the program: raise StopProgram now and schedule it again."""

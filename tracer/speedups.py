@@ -55,7 +55,7 @@ except ImportError:
 
         __slots__ = ("on_event", "step", "activations", "shown", "codes", "latest_by_code", "recursion", "encoder",
                      "buffer", "names_by_code", "frame_text", "output", "stop", "ran", "frame", "steps", "depth",
-                     "next_id", "step_limit", "deadline", "yield_opcode")
+                     "next_id", "step_limit", "deadline", "yield_opcode", "resume_opcode")
 
         def __init__(self):
             self.stop = None  # None while the program may run on, else why it stops
@@ -64,7 +64,7 @@ except ImportError:
             self.steps = 0  # steps taken
             self.depth = 0  # the program's frames on the stack
             self.next_id = 1  # the next activation's id
-            self.step_limit = self.deadline = self.yield_opcode = 0
+            self.step_limit = self.deadline = self.yield_opcode = self.resume_opcode = 0
 
     class RecordBuffer:
         """Bytes written one after another; `take` hands them over and starts again.
