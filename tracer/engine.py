@@ -30,6 +30,14 @@ _RESUME = dis.opmap["RESUME"]
 _RECURSION_CEILING = 10000  # the most a program may raise its recursion limit to
 _RECURSION_HEADROOM = 200  # frames left to the engine above the program's limit
 
+# CPython 3.13 raises the RecursionError scheduled at a frame's start while
+# still inside its tracing machinery, which then turns tracing off for the
+# rest of the run. There, a sys.monitoring callback on that frame's unwinding
+# (PY_UNWIND, which sys.settrace does not go through) turns it back on.
+_REVIVES_TRACING = sys.version_info >= (3, 13)
+_MONITORING_TOOL = 4  # not one of the ids sys.monitoring names (debugger, coverage, profiler, optimizer)
+_MONITORING_NAME = "python-tracer"
+
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 _set_async_exc.argtypes = [ctypes.c_ulong, ctypes.py_object]
 
@@ -140,6 +148,8 @@ class Engine:
                 pass
         _running = None
         sys.settrace(None)
+        if _REVIVES_TRACING:
+            self._stop_watching()
         installed.__exit__(None, None, None)
         sys.unraisablehook = saved_unraisable_hook
         sys.setrecursionlimit(saved_recursion)
@@ -211,12 +221,43 @@ class Engine:
         """Turn tracing back on after StopProgram was raised; see StopProgram."""
         if not self._tracing or threading.get_ident() != self._thread_id:
             return
-        frame = sys._getframe(2)
+        self._trace_from(sys._getframe(2))
+
+    def _trace_from(self, frame):
+        """Trace the program's frames from `frame` outwards, and every new one."""
         while frame is not None:
             if id(frame.f_code) in self._codes:
                 frame.f_trace = self._trace
             frame = frame.f_back
         sys.settrace(self._trace)
+
+    def _watch_overflow_unwind(self):
+        """(3.13) Be called back when the frame that overflowed unwinds; see _REVIVES_TRACING."""
+        monitoring = sys.monitoring
+        if monitoring.get_tool(_MONITORING_TOOL) != _MONITORING_NAME:
+            monitoring.use_tool_id(_MONITORING_TOOL, _MONITORING_NAME)
+        monitoring.register_callback(_MONITORING_TOOL, monitoring.events.PY_UNWIND, self._after_overflow)
+        monitoring.set_events(_MONITORING_TOOL, monitoring.events.PY_UNWIND)
+
+    def _after_overflow(self, code, offset, exception):
+        """The overflowing frame unwinds: what its own untraced events would have done, then tracing again."""
+        sys.monitoring.set_events(_MONITORING_TOOL, 0)
+        frame = sys._getframe(1)
+        activation = self._activations.get(frame)
+        if activation is not None and activation.overflow:
+            self._core.depth -= 1
+            del self._activations[frame]
+        if type(exception) is RecursionError and not exception.args:
+            exception.args = ("maximum recursion depth exceeded",)
+        if self._tracing:
+            self._trace_from(frame.f_back)
+
+    def _stop_watching(self):
+        monitoring = sys.monitoring
+        if monitoring.get_tool(_MONITORING_TOOL) == _MONITORING_NAME:
+            monitoring.set_events(_MONITORING_TOOL, 0)
+            monitoring.register_callback(_MONITORING_TOOL, monitoring.events.PY_UNWIND, None)
+            monitoring.free_tool_id(_MONITORING_TOOL)
 
     # -- the trace functions: keep them lean, they run at every event
 
@@ -244,6 +285,8 @@ class Engine:
             if core.depth > self._recursion.depth:
                 activation.overflow = True
                 self._overflow_frames.append(frame)
+                if _REVIVES_TRACING:
+                    self._watch_overflow_unwind()
                 self._schedule_recursion_error[0]  # raised as the frame starts
                 del self._schedule_recursion_error[0]
                 return self._trace
