@@ -64,6 +64,13 @@ def difference(record, code, output):
     return None
 
 
+def ending(body):
+    """What the comparison reads of a record: its outcome and stdout. Keeping 674 whole records of
+    up to 10000 steps took more than 10 GB, twice that with two suites running at once."""
+    record = json.loads(body)
+    return {"outcome": record["outcome"], "stdout": record["stdout"]}
+
+
 def test_real_programs_behave_the_same_traced(monkeypatch):
     monkeypatch.setenv("TRACER_TIME_SECONDS", str(SECONDS))
     monkeypatch.setenv("TRACER_CONCURRENCY", "8")
@@ -72,7 +79,7 @@ def test_real_programs_behave_the_same_traced(monkeypatch):
     try:
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             runs = list(pool.map(untraced, PROGRAMS))
-            records = list(pool.map(lambda path: json.loads(sandbox.run(path.read_text(), "", 10000)), PROGRAMS))
+            records = list(pool.map(lambda path: ending(sandbox.run(path.read_text(), "", 10000)), PROGRAMS))
     finally:
         sandbox.stop()
     differences, imports, statuses = {}, [], {}

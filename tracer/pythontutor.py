@@ -31,8 +31,9 @@ _PRIMITIVES = frozenset(map(id, (int, float, str, bool, type(None))))
 _FUNCTIONS = frozenset(map(id, (types.FunctionType, types.MethodType)))
 _HIDDEN_VARIABLES = frozenset(("__builtins__", "__name__", "__exception__", "__doc__", "__package__"))
 _HIDDEN_DICT_KEYS = ("__module__", "__return__", "__locals__")
+# pg_encoder's list, and what CPython 3.13 adds to every class (Python Tutor's traces, made on 3.11, show neither)
 _HIDDEN_ATTRS = frozenset(("__doc__", "__module__", "__return__", "__dict__", "__locals__", "__weakref__",
-                           "__qualname__"))
+                           "__qualname__", "__firstlineno__", "__static_attributes__"))
 _NOT_SHOWN_FRAMES = ("__new__", "__repr__")
 _EVENTS = {"line": "step_line", "call": "call", "return": "return", "exception": "exception"}
 _RETURN = "__return__"
