@@ -251,3 +251,15 @@ def test_willow_takes_no_options_and_no_delta():
         response = post(client, body)
         assert response.status_code == 400
         assert fragment in check_error(response.get_json())["error"]["message"]
+
+
+def test_an_exceptions_repr_runs_none_of_the_programs_code():
+    source = ("calls = []\nclass Meta(type):\n    def __eq__(cls, other):\n        calls.append('eq')\n"
+              "        return False\n    __hash__ = type.__hash__\n"
+              "class Arg(metaclass=Meta):\n    def __repr__(self):\n        calls.append('repr')\n        return 'arg'\n"
+              "try:\n    raise ValueError(Arg(), 2**20000)\nexcept ValueError:\n    pass\nprint(calls)\n")
+    steps = trace(source)
+    assert "".join(step["print"] for step in steps) == "[]\n"
+    raised = [member["value"] for step in steps if step.get("snapshot", {}).get("event") == "exception"
+              for member in step["snapshot"]["stack"][-1]["members"] if member["key"] == "#exception#"]
+    assert raised and raised[0].startswith("ValueError(<Arg>, ")

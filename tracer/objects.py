@@ -153,13 +153,13 @@ def short_repr(value, limit=40):
     return f"<{type_name(t)}>"
 
 
-def _is_safe_argument(value, depth=0):
+def is_plain_argument(value, depth=0):
     """True for arguments a builtin exception's __str__ formats without user code."""
     t = type(value)  # compared by identity: `t in (...)` could call a metaclass's __eq__
     if t is str or t is int or t is float or t is bool or t is bytes or value is None:
         return t is not int or value.bit_length() < 10000
     if t is tuple and depth < 2:
-        return all(_is_safe_argument(item, depth + 1) for item in tuple_items(value))
+        return all(is_plain_argument(item, depth + 1) for item in tuple_items(value))
     return False
 
 
@@ -179,7 +179,7 @@ def exception_message(exc):
         args = ()
     for klass in type_mro(cls):
         if "__str__" in type_dict(klass):
-            if not is_program_class(klass) and _is_safe_argument(args):
+            if not is_program_class(klass) and is_plain_argument(args):
                 try:
                     text = type_dict(klass)["__str__"](exc)
                 except Exception:

@@ -21,8 +21,8 @@ program's code (objects.py).
 import enum
 
 from . import protocol
-from .objects import (TypeLayout, attributes, dict_items, exception_args, int_repr, is_program_class,
-                      short_repr, tuple_items, type_name)
+from .objects import (TypeLayout, attributes, dict_items, exception_args, int_repr, is_plain_argument,
+                      is_program_class, short_repr, tuple_items, type_name)
 from .record import encode, end_of_trace
 from .reply import StepsReply
 
@@ -51,7 +51,7 @@ def _exception_repr(error):
         args = ()
     if type(args) is not tuple:
         args = ()
-    if all(type(arg) in (str, int, float, bool, type(None)) for arg in tuple_items(args)):
+    if is_plain_argument(args):  # then repr() of the arguments runs none of the program's code
         return BaseException.__repr__(error)
     inner = ", ".join(short_repr(arg, 200) for arg in tuple_items(args))
     return f"{type_name(type(error))}({inner})"
