@@ -307,13 +307,18 @@ def test_a_binary_search_tree_is_drawn_as_a_tree(server, browser_context):
     assert viewer.problems == []
 
 
-def test_a_linked_list_is_drawn_as_a_chain_in_order(server, browser_context):
+def at_the_end(browser_context, server, source):
+    """(viewer, its page, the last step) of the source traced and shown at its last step."""
     viewer = Viewer(browser_context, server)
-    page = viewer.page
-    record = viewer.trace_record(LINKED_LIST_REVERSAL)
-    page.keyboard.press("End")
-    heap = record["steps"][-1]["heap"]
-    head = record["steps"][-1]["stack"][0]["locals"]["head"]["ref"]
+    record = viewer.trace_record(source)
+    viewer.page.keyboard.press("End")
+    return viewer, viewer.page, record["steps"][-1]
+
+
+def test_a_linked_list_is_drawn_as_a_chain_in_order(server, browser_context):
+    viewer, page, last = at_the_end(browser_context, server, LINKED_LIST_REVERSAL)
+    heap = last["heap"]
+    head = last["stack"][0]["locals"]["head"]["ref"]
     order = []
     node = str(head)
     while node is not None:
@@ -330,11 +335,8 @@ def test_a_linked_list_is_drawn_as_a_chain_in_order(server, browser_context):
 
 
 def test_a_doubly_linked_list_with_its_cycle_is_a_chain(server, browser_context):
-    viewer = Viewer(browser_context, server)
-    page = viewer.page
-    record = viewer.trace_record(DOUBLY_LINKED)
-    page.keyboard.press("End")
-    heap = record["steps"][-1]["heap"]
+    viewer, page, last = at_the_end(browser_context, server, DOUBLY_LINKED)
+    heap = last["heap"]
     by_value = {obj["attrs"]["value"]: key for key, obj in heap.items() if obj.get("type") == "Cell"}
     drawn = boxes(page, '.structure[data-layout="chain"] .object')
     assert [drawn[by_value[value]]["x"] for value in "abcd"] == sorted(drawn[by_value[value]]["x"] for value in "abcd")
@@ -368,10 +370,7 @@ def test_bubble_sort_as_bars_marks_what_changed(server, browser_context):
 
 @pytest.mark.parametrize("source, name", [(GRAPH, "graph.png"), (TWO_CLASSES, "two-classes.png")])
 def test_other_shapes_keep_the_general_layout(server, browser_context, source, name):
-    viewer = Viewer(browser_context, server)
-    page = viewer.page
-    viewer.trace_record(source)
-    page.keyboard.press("End")
+    viewer, page, _ = at_the_end(browser_context, server, source)
     expect(page.locator(".structure")).to_have_count(0)
     assert page.locator("#arrows path.arrow").count() >= 3
     assert viewer.arrows_that_land_on_their_box() == page.locator("#arrows path.arrow").count()

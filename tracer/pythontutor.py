@@ -19,8 +19,7 @@ import fractions
 import math
 import types
 
-from . import protocol
-from .record import encode, end_of_trace
+from .record import StreamedSteps, encode
 from .reply import StepsReply
 from .objects import (attributes, dict_items, exception_message, is_program_class, type_bases, type_dict, type_mro,
                       type_name)
@@ -476,19 +475,12 @@ class PythonTutorWriter:
         return finish_trace(self._texts, self._events, outcome, self._source, self._limits)
 
 
-class StreamedPythonTutor(PythonTutorWriter):
+class StreamedPythonTutor(StreamedSteps, PythonTutorWriter):
     """Sends each step out as it is taken, as StreamedRecord does for the record format."""
 
     def __init__(self, limits, send, source):
         super().__init__(limits, source)
         self._send = send
-
-    def _keep(self, text, event):
-        self._send(protocol.step_line(text))
-
-    def finish(self, outcome, stdout):
-        self._send(end_of_trace(outcome, stdout, self._limits))
-        return b""
 
 
 class PythonTutorReply(StepsReply):

@@ -260,3 +260,15 @@ def end_of_trace(outcome, stdout, limits):
     """A streamed writer's last line: how the run ended, all it wrote, under which limits."""
     tail = {"outcome": outcome, "stdout": stdout, "limits": limits.as_record()}
     return protocol.end_line(encode(tail).encode("utf-8"))
+
+
+class StreamedSteps:
+    """Mixed into a rendered format's writer in the child: each step it keeps goes out as a
+    step line, and its finish sends the end line (the parent's reply assembles the body)."""
+
+    def _keep(self, text, *_):
+        self._send(protocol.step_line(text))
+
+    def finish(self, outcome, stdout):
+        self._send(end_of_trace(outcome, stdout, self._limits))
+        return b""

@@ -20,10 +20,9 @@ program's code (objects.py).
 
 import enum
 
-from . import protocol
 from .objects import (TypeLayout, attributes, dict_items, exception_args, int_repr, is_plain_argument,
                       is_program_class, short_repr, tuple_items, type_name)
-from .record import encode, end_of_trace
+from .record import StreamedSteps, encode
 from .reply import StepsReply
 
 _EXACT = 2**53  # willow's bound for a JSON number (JavaScript's exact integers)
@@ -245,19 +244,12 @@ class WillowWriter:
         return finish_trace(self._texts, "".join(self._shown), outcome, stdout, self._limits)
 
 
-class StreamedWillow(WillowWriter):
+class StreamedWillow(StreamedSteps, WillowWriter):
     """Sends each step out as it is taken, as StreamedRecord does for the record format."""
 
     def __init__(self, limits, send):
         super().__init__(limits)
         self._send = send
-
-    def _keep(self, text):
-        self._send(protocol.step_line(text))
-
-    def finish(self, outcome, stdout):
-        self._send(end_of_trace(outcome, stdout, self._limits))
-        return b""
 
 
 class WillowReply(StepsReply):
