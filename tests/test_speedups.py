@@ -190,6 +190,45 @@ MUTATING_PROGRAMS = {
             counts.update({"z": round_number})
             counts.setdefault("y", []).append(round_number)
     """,
+    # what the tracer lets go of (snapshot.HeapEncoder.release), and when finalizers run
+    "objects_dropped_and_finalized": """
+        class Node:
+            def __init__(self, n, next=None):
+                self.n = n
+                self.next = next
+            def __del__(self):
+                print("del", self.n)
+        for i in range(30):
+            row = [i, [i, i], {"k": i}]
+            head = Node(i, Node(-i))
+            if i % 3 == 0:
+                head.next.next = head
+            head = None
+            del row
+        keep = Node(99)
+    """,
+    "hidden_while_alive": """
+        def make():
+            data = [1, 2]
+            def get():
+                return data
+            return get
+        def walk(values):
+            held = list(values)
+            for value in held:
+                yield value
+        get = make()
+        gen = walk(range(12))
+        for value in gen:
+            again = get()
+            again.append(value)
+            shown = [again, value]
+        import enum
+        class Color(enum.Enum):
+            RED = 1
+        class Size(enum.Enum):
+            BIG = 2
+    """,
 }
 
 

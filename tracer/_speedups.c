@@ -465,6 +465,8 @@ typedef struct {
     PyObject *ref_texts;    /* {"ref":N} for heap id N, at N - 1 (C's own) */
     PyObject *last_heap;    /* the last snapshot's heap, and how many of its objects the frames named */
     Py_ssize_t last_roots;
+    Py_ssize_t release_at;  /* ids held past which the snapshot has release() sweep them all */
+    PyObject *deaths;       /* heap id -> weak reference: watched objects that died (see forget_dead) */
 } EncoderObject;
 
 static PyTypeObject EncoderType;
@@ -498,6 +500,17 @@ encoder_reference(EncoderObject *e, PyObject *obj)
     PyObject *heap_id = PyDict_GetItemWithError(e->ids, key);
     if (heap_id != NULL) {
         Py_INCREF(heap_id);
+        /* watched while unseen (HeapEncoder.release), shown again: held again */
+        Py_ssize_t n = PyLong_AsSsize_t(heap_id);
+        if (n >= 1 && n <= PyList_GET_SIZE(e->alive) && PyList_GET_ITEM(e->alive, n - 1) == Py_None) {
+            Py_INCREF(obj);
+            PyList_SET_ITEM(e->alive, n - 1, obj);
+            Py_DECREF(Py_None);
+        }
+        else if (n == -1 && PyErr_Occurred()) {
+            Py_DECREF(heap_id);
+            heap_id = NULL;
+        }
     }
     else if (!PyErr_Occurred()) {
         heap_id = PyLong_FromSsize_t(PyList_GET_SIZE(e->alive) + 1);
@@ -800,6 +813,7 @@ encoder_traverse(EncoderObject *self, visitproc visit, void *arg)
     Py_VISIT(self->by_version);
     Py_VISIT(self->ref_texts);
     Py_VISIT(self->last_heap);
+    Py_VISIT(self->deaths);
     return 0;
 }
 
@@ -818,6 +832,7 @@ encoder_clear(EncoderObject *self)
     Py_CLEAR(self->by_version);
     Py_CLEAR(self->ref_texts);
     Py_CLEAR(self->last_heap);
+    Py_CLEAR(self->deaths);
     return 0;
 }
 
@@ -832,6 +847,8 @@ encoder_dealloc(EncoderObject *self)
 static PyMemberDef encoder_members[] = {
     {"_ids", T_OBJECT, offsetof(EncoderObject, ids), 0, NULL},
     {"_alive", T_OBJECT, offsetof(EncoderObject, alive), 0, NULL},
+    {"_release_at", T_PYSSIZET, offsetof(EncoderObject, release_at), 0, NULL},
+    {"_deaths", T_OBJECT, offsetof(EncoderObject, deaths), 0, NULL},
     {"_heap", T_OBJECT, offsetof(EncoderObject, heap), 0, NULL},
     {"_pending", T_OBJECT, offsetof(EncoderObject, pending), 0, NULL},
     {"_collected", T_OBJECT, offsetof(EncoderObject, collected), 0, NULL},
@@ -1646,7 +1663,7 @@ frames_text(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
     return texts;
 }
 
-static PyObject *text_heap, *text_frames;
+static PyObject *text_heap, *text_frames, *text_release, *text_forget_dead;
 
 /* encoder.snapshot(chain, step, ran, names_by_code, python_frame_text[, returned])
  *     -> (frames, heap, return_text or None)
@@ -1689,9 +1706,39 @@ same_heap(EncoderObject *e, PyObject *named, PyObject *last, Py_ssize_t roots)
     return 1;
 }
 
+/* The ids of `last` (the last snapshot's heap, or NULL) that `heap` has not:
+ * the objects that step showed and this one does not. */
+static PyObject *
+vanished_ids(PyObject *last, PyObject *heap)
+{
+    PyObject *vanished = PyList_New(0);
+    if (vanished == NULL || last == NULL || !PyDict_CheckExact(last)) {
+        return vanished;
+    }
+    Py_ssize_t position = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(last, &position, &key, &value)) {
+        int shown = PyDict_Contains(heap, key);
+        if (shown < 0 || (!shown && PyList_Append(vanished, key) < 0)) {
+            Py_DECREF(vanished);
+            return NULL;
+        }
+    }
+    return vanished;
+}
+
 static PyObject *
 snapshot_of(EncoderObject *e, PyObject *const *args, PyObject *value_returned)
 {
+    PyObject *vanished = NULL;
+    /* as _PythonCore.snapshot: the ids of watched objects that died go before any is given */
+    if (e->deaths != NULL && PyDict_CheckExact(e->deaths) && PyDict_GET_SIZE(e->deaths)) {
+        PyObject *forgotten = PyObject_CallMethodNoArgs((PyObject *)e, text_forget_dead);
+        if (forgotten == NULL) {
+            return NULL;
+        }
+        Py_DECREF(forgotten);
+    }
     PyObject *heap = PyDict_New();
     PyObject *pending = PyList_New(0);
     if (heap == NULL || pending == NULL) {
@@ -1758,6 +1805,10 @@ snapshot_of(EncoderObject *e, PyObject *const *args, PyObject *value_returned)
     if (heap != NULL) {
         result = PyTuple_Pack(3, frames, heap, returned ? returned : Py_None);
         if (PyDict_CheckExact(heap)) {
+            vanished = result != NULL ? vanished_ids(e->last_heap, heap) : NULL;
+            if (vanished == NULL) {
+                Py_CLEAR(result);
+            }
             Py_INCREF(heap);
             Py_XSETREF(e->last_heap, heap);
             e->last_roots = roots;
@@ -1765,6 +1816,22 @@ snapshot_of(EncoderObject *e, PyObject *const *args, PyObject *value_returned)
         Py_DECREF(heap);
     }
 done:
+    /* as _PythonCore.snapshot: what no step shows any more is let go */
+    if (result != NULL && PyDict_CheckExact(e->ids)
+            && ((vanished != NULL && PyList_GET_SIZE(vanished)) || PyDict_GET_SIZE(e->ids) > e->release_at)) {
+        PyObject *shown_frames = PyLong_FromSsize_t(PyList_GET_SIZE(args[0]));
+        PyObject *released = NULL;
+        if (shown_frames != NULL && (vanished != NULL || (vanished = PyList_New(0)) != NULL)) {
+            PyObject *call[4] = {(PyObject *)e, vanished, PyTuple_GET_ITEM(result, 1), shown_frames};
+            released = PyObject_VectorcallMethod(text_release, call, 4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        }
+        if (released == NULL) {
+            Py_CLEAR(result);
+        }
+        Py_XDECREF(released);
+        Py_XDECREF(shown_frames);
+    }
+    Py_XDECREF(vanished);
     Py_DECREF(frames);
     Py_XDECREF(returned);
     return result;
@@ -2402,6 +2469,8 @@ PyInit__speedups(void)
     }
     text_other_text = PyUnicode_InternFromString("_other_text");
     text_heap = PyUnicode_InternFromString("heap");
+    text_release = PyUnicode_InternFromString("release");
+    text_forget_dead = PyUnicode_InternFromString("forget_dead");
     text_frames = PyUnicode_InternFromString("frames");
     text_line = PyUnicode_InternFromString("line");
     text_call = PyUnicode_InternFromString("call");
@@ -2411,7 +2480,7 @@ PyInit__speedups(void)
     text_depth = PyUnicode_InternFromString("depth");
     text_yield = PyUnicode_InternFromString(",\"yield\":true");
     if (text_line == NULL || text_call == NULL || text_return == NULL || text_unread == NULL || text_empty == NULL
-            || text_depth == NULL || text_yield == NULL || text_other_text == NULL || text_heap == NULL || text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL || text_qualname == NULL) {
+            || text_depth == NULL || text_yield == NULL || text_other_text == NULL || text_heap == NULL || text_release == NULL || text_forget_dead == NULL || text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL || text_qualname == NULL) {
         return NULL;
     }
     if (PyType_Ready(&ActivationType) < 0 || PyType_Ready(&EncoderType) < 0 || PyType_Ready(&BufferType) < 0

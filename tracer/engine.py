@@ -8,6 +8,7 @@ import collections
 import ctypes
 import dis
 import functools
+import gc
 import os
 import sys
 import threading
@@ -139,6 +140,11 @@ class Engine:
                 sys.settrace(None)
         except BaseException as error:  # the program's, or StopProgram
             ending = error
+        result = None
+        if self._core.stop is None:
+            # first, as the interpreter prints a SystemExit's message before it exits
+            result = self._outcome(ending)
+            self._finalize_program(namespace)
         while True:  # a scheduled StopProgram may still be pending: let it fire here
             try:
                 watchdog.stop()
@@ -155,13 +161,36 @@ class Engine:
         sys.setrecursionlimit(saved_recursion)
         if module_state is not None:
             module_state.restore()
-        result = self._outcome(ending)
+        if result is None or self._core.stop is not None:
+            result = self._outcome(ending)
         stopped_at = self._core.stop
         keep_output = stopped_at is None or (self._format.prints_at_limit and stopped_at != "output_limit")
         self._writer.append_stdout(self._output.take() if keep_output else "")
         record = self._writer.finish(result, self._writer.stdout)
         namespace.clear()
         return record
+
+    def _finalize_program(self, namespace):
+        """What the interpreter's exit does to the program's objects, so that their
+        finalizers print what they print untraced (untraced here too).
+
+        The tracer's own hold on them goes first; then a collection, the
+        module's names set to None in their order (__builtins__ kept), another
+        collection. CPython's exit leaves the order to its cyclic collector
+        (a module with a class or function is a cycle, through __globals__),
+        whose order depends on the collector's lists: where several objects
+        with finalizers are left, theirs may come in another order.
+        """
+        self._encoder.release_all()
+        self._activations.clear()
+        self._shown.clear()
+        self._core.ran = ()  # activations, which hold the texts they cached
+        self._render = None  # a rendered format's renderer holds what it showed
+        gc.collect()
+        for name in list(namespace):
+            if type(name) is str and name != "__builtins__" and namespace.get(name) is not None:
+                namespace[name] = None
+        gc.collect()
 
     def _prepare(self, code, writer):
         self._writer = writer
@@ -181,6 +210,7 @@ class Engine:
         else:
             self._take_step = self._take_record_step
         self._activations = {}  # frame -> Activation, while the frame runs
+        self._encoder.activations = self._activations  # what their cached locals show stays held
         self._latest_by_code = {}  # id(code) -> id of its latest activation
         self._parents = {}  # id(function) -> frame id, fixed when first seen
         self._overflow_frames = []

@@ -7,9 +7,12 @@ the object (hashing a class calls its metaclass's `__hash__`).
 
 import collections
 import enum
+import functools
 import itertools
 import math
+import sys
 import types
+import weakref
 
 from .speedups import EncoderCore, dict_version, same_items, same_objects, settle_heap
 from .record import encode, encode_string
@@ -128,6 +131,8 @@ class _PythonCore:
             heap_id = len(self._alive) + 1
             self._ids[key] = heap_id
             self._alive.append(obj)
+        elif self._alive[heap_id - 1] is None:  # watched while unseen, shown again: held again
+            self._alive[heap_id - 1] = obj
         if self._collected is not None:
             self._collected.append((heap_id, obj))
         if heap_id not in self._heap:
@@ -163,22 +168,33 @@ class _PythonCore:
 
     def snapshot(self, chain, step, ran, names_by_code, frame_text, *returned):
         """A step's frames' texts, the text of the value returned if given, and the heap's texts."""
+        if self._deaths:
+            self.forget_dead()
         self._heap = {}
         self._pending = []
         top = len(chain) - 1
         frames = [frame_text(entry, index == top) for index, entry in enumerate(chain)]
         return_text = self.value_text(returned[0]) if returned else None
-        return frames, self.heap(), return_text
+        heap = self.heap()
+        last, self._last_heap = self._last_heap, heap
+        vanished = [heap_id for heap_id in last if heap_id not in heap]
+        if vanished or len(self._ids) > self._release_at:
+            self.release(vanished, heap, len(chain))
+        return frames, heap, return_text
 
 
 _Core = EncoderCore if EncoderCore is not None else _PythonCore
+_RELEASE_SLACK = 32
 
 
 class HeapEncoder(_Core):
     """Turns values into JSON values, collecting the heap of one step as JSON text.
 
-    Heap ids are handed out once per object for the whole trace, and every
-    object given an id is kept alive, so no id is ever reused.
+    Heap ids are handed out once per object and never reused. An object with
+    an id is held, so that no other object takes its address (id()) while it
+    has one, until no step shows it any more: then release lets it go, with
+    its id, and the program's memory is what it
+    holds itself.
 
     An object's text is cached with a fingerprint: the objects its text is
     made of (its class, its length, its items, keys, values or attributes).
@@ -193,7 +209,12 @@ class HeapEncoder(_Core):
         self._items_cap = limits.items_per_object
         self._string_cap = limits.string_length
         self._ids = {}  # id(obj) -> heap id
-        self._alive = []
+        self._alive = []  # the object of heap id N at N - 1, None once released
+        self._release_at = _RELEASE_SLACK  # ids held past which release sweeps them all
+        self._last_heap = {}  # the last snapshot's heap (the C core keeps its own)
+        self._watched = {}  # heap id -> (address, weak reference) of an object held no more, while it lives
+        self._deaths = {}  # heap id -> weak reference, of the watched that died since the last snapshot
+        self.activations = {}  # the engine's: frame -> Activation, whose cached locals hold ids
         self._heap = {}
         self._pending = []
         self._collected = None  # the objects referred to by what is being encoded
@@ -203,6 +224,125 @@ class HeapEncoder(_Core):
         self._immutable, self._by_version = _IMMUTABLE, _BY_VERSION
         self._parent_of = parent_of  # function -> frame id or None
         self._layouts = {}  # id(cls) -> TypeLayout
+
+    def release(self, vanished, heap, shown_frames):
+        """Stop holding the objects of the last step's heap that this step's `heap`
+        no longer shows (`vanished`, their ids, in the order they were found), as
+        the snapshot ends.
+
+        The tracer holds an object while a step shows it, or while a text cached
+        for a later step refers to it: the locals of a live frame that is not
+        shown (a suspended generator's) and what their cached texts show in
+        turn. Past that, an object that can be weakly referenced is watched: it
+        keeps its id while it lives (it may be shown again) and loses it as it
+        dies. One that cannot is let go with its id if the tracer's was its last
+        reference, else held on, id and all. Let go innermost first, so that
+        objects die as the last of their referrers does, in CPython's order.
+
+        Ids held for texts that no longer refer to them, or for objects never in
+        two steps' heaps, and garbage cycles of objects that cannot be weakly
+        referenced, are let go by a sweep of every id, once as many are held as
+        were kept at the last sweep plus _RELEASE_SLACK: a step's cost stays in
+        proportion to what it shows.
+
+        The C core calls this at the same points with the same arguments, so
+        both give the same ids. Finalizers of what only the tracer held run
+        here, inside the trace function (untraced, their output the next
+        step's): at the step after the one where the program let go.
+        """
+        ids, alive, cache = self._ids, self._alive, self._cache
+        sweep = len(ids) > self._release_at
+        if sweep:
+            vanished = [heap_id for heap_id in ids.values() if heap_id not in heap]
+        held = self._held_by_hidden_frames(heap, shown_frames)
+        # what only the tracer holds, in `candidates` alone: first without the cached
+        # texts' fingerprints, which hold what each object held when it was drawn
+        candidates = []
+        obj = None
+        for heap_id in vanished:
+            obj = alive[heap_id - 1]
+            if obj is None or heap_id in held or ids.get(id(obj)) != heap_id:
+                continue
+            cache.pop(heap_id, None)
+            alive[heap_id - 1] = None
+            candidates.append((heap_id, obj))
+        obj = None
+        # Referred to by something else (the program, or another candidate): watched
+        # now, if that can be, so that each dies as CPython would kill it once the
+        # garbage that holds it dies. The others are roots of garbage, or held on.
+        roots, referred = [], []
+        for index, (heap_id, obj) in enumerate(candidates):
+            # `candidates`, the pair, `obj` and getrefcount's argument: none but the tracer's
+            is_root = sys.getrefcount(obj) <= 4
+            if is_root or not self._watch(heap_id, obj):
+                (roots if is_root else referred).append(index)
+                continue
+            candidates[index] = None
+        obj = None
+        for group in (roots, referred):  # the roots die in the order they were found
+            for index in group:
+                heap_id, obj = candidates[index]
+                candidates[index] = None
+                # (a root; or referred to before the roots died, and by nothing else now)
+                if group is roots or sweep or sys.getrefcount(obj) <= 2:
+                    if not self._watch(heap_id, obj):
+                        del ids[id(obj)]
+                else:
+                    alive[heap_id - 1] = obj  # alive elsewhere, and only a hold tells when it dies
+                obj = None
+        if sweep:
+            self._release_at = 2 * len(ids) + _RELEASE_SLACK
+
+    def _watch(self, heap_id, obj):
+        """Keep obj's id while it lives, without holding it: False where it cannot be weakly referenced."""
+        if heap_id in self._watched:
+            return True
+        try:
+            # the callback is C (no frame, no event): the death is noted for forget_dead
+            self._watched[heap_id] = (id(obj), weakref.ref(obj, functools.partial(self._deaths.__setitem__, heap_id)))
+        except TypeError:
+            return False
+        return True
+
+    def forget_dead(self):
+        """Drop the ids of watched objects that died since the last snapshot, before
+        this one gives any: another object may have their address now."""
+        ids, watched, deaths = self._ids, self._watched, self._deaths
+        for heap_id in list(deaths):
+            del deaths[heap_id]
+            address, _ = watched.pop(heap_id)
+            if ids.get(address) == heap_id:
+                del ids[address]
+
+    def release_all(self):
+        """Let go of every object: the program has ended, and its finalizers are to run."""
+        self._ids.clear()
+        self._alive[:] = [None] * len(self._alive)
+        self._cache.clear()
+        self._watched.clear()
+        self._deaths.clear()
+        self._heap, self._pending, self._last_heap = {}, [], {}
+
+    def _held_by_hidden_frames(self, heap, shown_frames):
+        """The ids that live frames not shown in this step refer to, directly or through cached texts."""
+        activations = self.activations
+        if len(activations) <= shown_frames:  # every live frame is shown: what it refers to is in the heap
+            return ()
+        held = set()
+        cache = self._cache
+        waiting = []
+        for activation in activations.values():
+            cached = activation.cached
+            if cached is not None and cached[2]:
+                waiting += cached[2]
+        while waiting:
+            heap_id = waiting.pop()[0]
+            if heap_id not in held and heap_id not in heap:
+                held.add(heap_id)
+                entry = cache.get(heap_id)
+                if entry is not None:
+                    waiting += entry[2]
+        return held
 
     def value(self, v):
         t = type(v)

@@ -210,7 +210,8 @@ ATTEMPTS = [
     ("keyboard_interrupt", "raise KeyboardInterrupt", "status:exception"),
     ("generator_exit", "raise GeneratorExit", "status:exception"),
     ("atexit_and_finalizer", "real_import('atexit').register(lambda: print('atexit ran'))\n"
-                             "class D:\n    def __del__(self):\n        print('finalizer ran')\nd = D()", "no_output:ran"),
+                             "class D:\n    def __del__(self):\n        print('finalizer ran')\nd = D()",
+     "no_output:atexit"),  # the finalizer runs as the program ends, as untraced; atexit never does
     ("gc_tamper", "gc = real_import('gc')\nfor o in gc.get_objects():\n    if type(o).__name__ == 'StreamedRecord':\n"
                   "        o._send(b'{{\"end\": {{\"forged\": 1}}}}\\n')", "any"),
     ("frame_walk", "f = real_sys._getframe()\nwhile f.f_back:\n    f = f.f_back\n"
