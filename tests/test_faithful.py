@@ -43,6 +43,10 @@ PROGRAMS = {
     "builtins_item_assignment": "__builtins__['len'] = None\n",
     "main_dunders": "print(__name__, __spec__, __package__, sorted(__annotations__))\n",
     "int_max_str_digits": "import sys\nsys.set_int_max_str_digits(5000)\nprint(len(str(10 ** 4500)))\n",
+    # a RecursionError is raised as the frame past the limit starts, and tracing goes on after it
+    "recursion_caught_in_every_frame": ("import sys\nsys.setrecursionlimit(30)\ndef probe(n):\n"
+                                        "    try:\n        return probe(n + 1)\n    except RecursionError:\n"
+                                        "        return n\nprint(probe(1), probe(1))\n"),
     # a finalizer runs as the program lets go of the object (the tracer holds none past a step)
     "finalizer_when_dropped": (FINALIZED + "for i in range(3):\n    a = A(i)\n    print('made', i)\n"
                                "    a = None\n    print('dropped', i)\n"),

@@ -316,7 +316,10 @@ class Engine:
                 activation.overflow = True
                 self._overflow_frames.append(frame)
                 if _REVIVES_TRACING:
+                    # raised from here, before the frame's first instruction (a pending
+                    # one would wait for a later check, inside the frame's own `try`)
                     self._watch_overflow_unwind()
+                    raise RecursionError("maximum recursion depth exceeded")
                 self._schedule_recursion_error[0]  # raised as the frame starts
                 del self._schedule_recursion_error[0]
                 return self._trace
