@@ -9,6 +9,7 @@ import pytest
 
 import main
 import tracer
+from tracer import suggestions
 
 INPUT = "3 4\n5\n"
 FINALIZED = ("class A:\n    def __init__(self, n):\n        self.n = n\n"
@@ -131,3 +132,38 @@ def test_an_object_hidden_for_a_while_keeps_its_id():
     hidden = [step for step in record["steps"] if str(inside) not in step["heap"]]
     assert hidden  # the list is in a closure only, which no step draws
     assert record["steps"][-1]["stack"][0]["locals"]["again"]["ref"] == inside
+
+
+SUGGESTED = {
+    "name": "lenght = 3\nprint(length)\n",
+    "name_in_a_function": "def f(count):\n    return cout + 1\nf(1)\n",
+    "name_on_self": "class C:\n    def __init__(self):\n        self.size = 1\n    def f(self):\n        return size\nC().f()\n",
+    "module_not_imported": "print(math.pi)\n",
+    "attribute": "class P:\n    def __init__(self):\n        self.width = 2\np = P()\nprint(p.widht)\n",
+    "method_of_a_list": "x = [1]\nx.apend(2)\n",
+    "module_attribute": "import math\nmath.sqr(4)\n",
+    "import_from": "from math import sqr\n",
+    "class_attribute": "class K:\n    value = 1\nK.valeu\n",
+    "nothing_close": "print(zzzzzz)\n",
+}
+
+
+@pytest.mark.parametrize("name", SUGGESTED)
+def test_an_uncaught_errors_last_line_suggests_as_cpython_does(name, tmp_path):
+    """"Did you mean" and "Did you forget to import", as CPython prints them (3.12 on: from
+    the traceback module's own choice and words; 3.11 computes them in C, out of reach)."""
+    source = SUGGESTED[name]
+    _, expected = untraced(source, tmp_path)
+    if not suggestions.AVAILABLE:
+        expected = expected.partition(". Did you")[0]
+    for record in (tracer.trace(source), json.loads(main._sandbox().run(source, "", 1000))):
+        assert record["outcome"]["exception"]["traceback"].splitlines()[-1] == expected
+
+
+def test_a_suggestion_never_runs_the_programs_code():
+    source = ("class Sneaky:\n    def __dir__(self):\n        print('dir ran')\n        return ['value']\n"
+              "    def __getattr__(self, name):\n        print('getattr ran')\n        raise AttributeError(name)\n"
+              "    def f(self):\n        return valeu\ns = Sneaky()\ns.f()\n")
+    record = tracer.trace(source)
+    assert "ran" not in record["stdout"]
+    assert record["outcome"]["exception"]["type"] == "NameError"

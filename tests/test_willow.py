@@ -60,8 +60,6 @@ DIFFERENCES_312 = {
     "comprehension variables in 3.12": {
         "res__comprehensions", "res__match_walrus", "res__lambdas", "res__truncated",
         "pythontutor__backend__unicode-py3-ultimate", "bench__bubble_sort", "bench__matrix"},
-    # 3.12's traceback module adds "Did you mean: ...?" to NameError and AttributeError; ours does not yet
-    "no suggestions in tracebacks": {"pythontutor__backend__bytearray", "pythontutor__backend__dict_error"},
 }
 
 

@@ -1,5 +1,6 @@
 """The record's `outcome`: how the run ended, in one sentence and as data."""
 
+from . import suggestions
 from .objects import PROGRAM_FILENAME, exception_message, short_repr, type_name
 
 _REPEAT_SHOWN = 3  # as CPython: identical traceback lines beyond this are counted
@@ -41,7 +42,7 @@ def uncaught(error, source_lines, program_codes, hidden_frames):
     message = exception_message(error)
     line = entries[-1][0] if entries else 1
     detail = {"type": name, "message": message, "line": line,
-              "traceback": _format_traceback(entries, source_lines, name, message)}
+              "traceback": _format_traceback(entries, source_lines, name, message + suggestions.suffix(error, message))}
     text = f"{name} on line {line}: {message}" if message else f"{name} on line {line}"
     return {"status": "exception", "message": text, "exception": detail}
 
