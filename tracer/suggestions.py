@@ -6,8 +6,8 @@ object and hasattr() on `self`, which can run the program's code (a __dir__,
 a __getattr__, a property). Here the traceback module's own functions do the
 choosing and the wording, given stand-ins that hold only names read without
 running any code (objects.attributes and the classes' own dicts). CPython
-3.11 computes it in C, out of reach of Python: there the line has no
-suggestion.
+3.11 computes it in C (Python/suggestions.c), which Python cannot call:
+_suggestion_311 makes the same choice in Python.
 """
 
 import traceback
@@ -15,7 +15,7 @@ import types
 
 from .objects import attributes, module_dict, type_dict, type_mro
 
-AVAILABLE = hasattr(traceback, "_compute_suggestion_error")
+_IN_TRACEBACK_MODULE = hasattr(traceback, "_compute_suggestion_error")  # 3.12 on
 
 
 class _Names:
@@ -35,10 +35,12 @@ class _Names:
 
 def suffix(error, message):
     """The text CPython puts after `message` on the traceback's last line, or ""."""
-    if not AVAILABLE or not message:
+    if not message:
         return ""
     cls = type(error)
     try:
+        if not _IN_TRACEBACK_MODULE:
+            return _suffix_311(error, cls)
         if issubclass(cls, ImportError):
             return _suffix_of(ImportError(message, name=_IMPORT_NAME(error), name_from=_IMPORT_NAME_FROM(error)),
                               message)
@@ -109,3 +111,102 @@ def _names_of(obj):
         for klass in type_mro(cls):
             names.update(type_dict(klass))
     return sorted(name for name in names if type(name) is str)
+
+
+# -- 3.11: Python/suggestions.c's choice, and pythonrun.c's words
+
+_MAX_CANDIDATE_ITEMS = 750
+_MAX_STRING_SIZE = 40
+_MOVE_COST = 2
+_CASE_COST = 1
+
+
+def _suffix_311(error, cls):
+    if issubclass(cls, AttributeError):
+        name = _ATTRIBUTE_NAME(error)
+        groups = [_names_of(_ATTRIBUTE_OBJ(error))]
+    elif issubclass(cls, NameError):
+        name = _NAME(error)
+        tb = error.__traceback__
+        if tb is None:
+            return ""
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        frame = tb.tb_frame
+        # the frame's own variables first, then its globals, then its builtins
+        groups = [list(frame.f_code.co_varnames), list(frame.f_globals), list(frame.f_builtins)]
+    else:
+        return ""
+    if type(name) is not str:
+        return ""
+    for names in groups:
+        suggestion = _closest(name, [candidate for candidate in names if type(candidate) is str])
+        if suggestion is not None:
+            return f". Did you mean: '{suggestion}'?"
+    return ""
+
+
+def _closest(name, candidates):
+    """The candidate fewest edits from `name`, if it is close enough (as suggestions.c chooses)."""
+    if len(candidates) >= _MAX_CANDIDATE_ITEMS:
+        return None
+    wrong = name.encode("utf-8", "surrogatepass")
+    best, best_distance = None, None
+    for candidate in candidates:
+        if candidate == name:
+            continue
+        other = candidate.encode("utf-8", "surrogatepass")
+        # no more than a third of the characters involved changed, and better than the best so far
+        most = (len(wrong) + len(other) + 3) * _MOVE_COST // 6
+        if best_distance is not None:
+            most = min(most, best_distance - 1)
+        distance = _edit_distance(wrong, other, most)
+        if distance > most:
+            continue
+        if best is None or distance < best_distance:
+            best, best_distance = candidate, distance
+    return best
+
+
+def _substitution_cost(a, b):
+    if a & 31 != b & 31:  # not the same letter in another case
+        return _MOVE_COST
+    if a == b:
+        return 0
+    lower_a = a + 32 if 65 <= a <= 90 else a
+    lower_b = b + 32 if 65 <= b <= 90 else b
+    return _CASE_COST if lower_a == lower_b else _MOVE_COST
+
+
+def _edit_distance(a, b, most):
+    """Levenshtein distance over UTF-8 bytes (a case change costs half a move), or more
+    than `most` once it cannot be `most` or less."""
+    if a == b:
+        return 0
+    while a and b and a[0] == b[0]:  # a common prefix and suffix cost nothing
+        a, b = a[1:], b[1:]
+    while a and b and a[-1] == b[-1]:
+        a, b = a[:-1], b[:-1]
+    if not a or not b:
+        return (len(a) + len(b)) * _MOVE_COST
+    if len(a) > _MAX_STRING_SIZE or len(b) > _MAX_STRING_SIZE:
+        return most + 1
+    if len(b) < len(a):
+        a, b = b, a
+    if (len(b) - len(a)) * _MOVE_COST > most:
+        return most + 1
+    row = [(index + 1) * _MOVE_COST for index in range(len(a))]
+    result = 0
+    for b_index, b_byte in enumerate(b):
+        distance = result = b_index * _MOVE_COST
+        minimum = None
+        for index, a_byte in enumerate(a):
+            substitute = distance + _substitution_cost(b_byte, a_byte)
+            distance = row[index]
+            insert_delete = min(result, distance) + _MOVE_COST
+            result = min(insert_delete, substitute)
+            row[index] = result
+            minimum = result if minimum is None else min(minimum, result)
+        if minimum > most:
+            return most + 1
+    return result
