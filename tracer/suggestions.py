@@ -74,12 +74,9 @@ def _suffix_of(stand_in, message):
 def _name_error_suffix(error, name, message):
     """The traceback module's suggestion from the innermost frame's names, `self`'s
     read safely; its wording from a NameError without one, as it words it."""
-    tb = error.__traceback__
-    if tb is None:
+    frame = _innermost_frame(error)
+    if frame is None:
         return ""
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    frame = tb.tb_frame
     names = dict.fromkeys(frame.f_locals)
     if "self" in names:
         names["self"] = _Names(_names_of(frame.f_locals["self"]))
@@ -93,6 +90,16 @@ def _name_error_suffix(error, name, message):
     if not suggestion:
         return forgot
     return f". Did you mean: '{suggestion}'?" + (" Or d" + forgot[3:] if forgot else "")
+
+
+def _innermost_frame(error):
+    """The frame the exception was raised in, or None."""
+    tb = error.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame
 
 
 def _names_of(obj):
@@ -127,12 +134,9 @@ def _suffix_311(error, cls):
         groups = [_names_of(_ATTRIBUTE_OBJ(error))]
     elif issubclass(cls, NameError):
         name = _NAME(error)
-        tb = error.__traceback__
-        if tb is None:
+        frame = _innermost_frame(error)
+        if frame is None:
             return ""
-        while tb.tb_next is not None:
-            tb = tb.tb_next
-        frame = tb.tb_frame
         # the frame's own variables first, then its globals, then its builtins
         groups = [list(frame.f_code.co_varnames), list(frame.f_globals), list(frame.f_builtins)]
     else:
