@@ -47,6 +47,12 @@ PROGRAMS = {
     "recursion_caught_in_every_frame": ("import sys\nsys.setrecursionlimit(30)\ndef probe(n):\n"
                                         "    try:\n        return probe(n + 1)\n    except RecursionError:\n"
                                         "        return n\nprint(probe(1), probe(1))\n"),
+    # the library's frames count against the limit as the program's do
+    "library_frames_count_against_the_limit": ("import copy, sys\nsys.setrecursionlimit(100)\n"
+                                               "for depth in range(44, 56):\n"
+                                               "    x = eval('[' * depth + ']' * depth)\n    try:\n"
+                                               "        copy.deepcopy(x)\n        print(depth, 'copied')\n"
+                                               "    except RecursionError:\n        print(depth, 'too deep')\n"),
     # a finalizer runs as the program lets go of the object (the tracer holds none past a step)
     "finalizer_when_dropped": (FINALIZED + "for i in range(3):\n    a = A(i)\n    print('made', i)\n"
                                "    a = None\n    print('dropped', i)\n"),

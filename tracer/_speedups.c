@@ -1289,6 +1289,7 @@ typedef struct {
     char overflow;
     char suspendable;
     PyObject *name_text;  /* its code's name as JSON text, once looked up (C's own) */
+    Py_ssize_t depth;     /* its frame's depth as CPython counts frames, the module's being 1 */
 } ActivationObject;
 
 static PyObject *new_activation(PyTypeObject *type, PyObject *id, int suspendable);
@@ -1380,6 +1381,7 @@ static PyMemberDef activation_members[] = {
     {"after_exception", T_BOOL, offsetof(ActivationObject, after_exception), 0, NULL},
     {"overflow", T_BOOL, offsetof(ActivationObject, overflow), 0, NULL},
     {"suspendable", T_BOOL, offsetof(ActivationObject, suspendable), 0, NULL},
+    {"depth", T_PYSSIZET, offsetof(ActivationObject, depth), 0, NULL},
     {NULL},
 };
 
@@ -1892,7 +1894,6 @@ typedef struct {
     PyObject *ran;            /* the activations that may have run since the last step */
     PyObject *frame;          /* the frame of the step being taken */
     Py_ssize_t steps;         /* steps taken */
-    Py_ssize_t depth;         /* the program's frames on the stack */
     Py_ssize_t next_id;       /* the next activation's id */
     Py_ssize_t step_limit;
     double deadline;          /* on the monotonic clock, as time.monotonic() */
@@ -2146,10 +2147,48 @@ take_event(TracerObject *t, PyObject *frame, PyObject *event, PyObject *arg, PyO
     return taken;
 }
 
+/* Engine._depth_of: the frame's depth among Python frames, library code's
+ * included, as CPython counts them against the recursion limit (the module's
+ * frame is 1): its nearest traced caller's, plus the frames between; -1 on an
+ * error. */
+static Py_ssize_t
+frame_depth(PyObject *activations, PyObject *frame)
+{
+    Py_ssize_t hops = 0;
+    PyFrameObject *back = PyFrame_GetBack((PyFrameObject *)frame);
+    while (back != NULL) {
+        hops++;
+        PyObject *found = PyDict_GetItemWithError(activations, (PyObject *)back);
+        if (found != NULL && Py_IS_TYPE(found, &ActivationType)) {
+            Py_DECREF(back);
+            return ((ActivationObject *)found)->depth + hops;
+        }
+        if (PyErr_Occurred()) {
+            Py_DECREF(back);
+            return -1;
+        }
+        PyFrameObject *next = PyFrame_GetBack(back);
+        Py_DECREF(back);
+        back = next;
+    }
+    return hops + 1;
+}
+
+/* The program's recursion limit (its RecursionLimit's depth), or -1 on an error. */
+static Py_ssize_t
+recursion_limit(TracerObject *t)
+{
+    PyObject *most = PyObject_GetAttr(t->recursion, text_depth);
+    Py_ssize_t limit = most ? PyLong_AsSsize_t(most) : -1;
+    Py_XDECREF(most);
+    return limit;
+}
+
 static int
 take_held(TracerObject *t, PyObject *activations, PyObject *shown, int kind, PyObject *frame, PyObject *event,
           PyObject *arg, PyObject **result)
 {
+    Py_ssize_t depth = 0;
     PyObject *activation = PyDict_GetItemWithError(activations, frame);  /* frames hash by identity */
     PyObject *code_id = NULL;
     if (activation == NULL) {
@@ -2168,7 +2207,16 @@ take_held(TracerObject *t, PyObject *activations, PyObject *shown, int kind, PyO
             if (known < 0) {
                 return -1;
             }
-            Py_INCREF(Py_None);  /* library code: not traced */
+            /* library code: not traced, but its frames count against the limit (past it, Python raises) */
+            Py_ssize_t limit = recursion_limit(t);
+            depth = limit == -1 && PyErr_Occurred() ? -1 : frame_depth(activations, frame);
+            if (depth < 0) {
+                return -1;
+            }
+            if (depth > limit) {
+                return 0;
+            }
+            Py_INCREF(Py_None);
             *result = Py_None;
             return 1;
         }
@@ -2199,14 +2247,13 @@ take_held(TracerObject *t, PyObject *activations, PyObject *shown, int kind, PyO
         pass = 0;
     }
     if (pass && kind == EVENT_CALL) {
-        PyObject *most = PyObject_GetAttr(t->recursion, text_depth);
-        Py_ssize_t limit = most ? PyLong_AsSsize_t(most) : -1;
-        Py_XDECREF(most);
-        if (limit == -1 && PyErr_Occurred()) {
+        Py_ssize_t limit = recursion_limit(t);
+        depth = limit == -1 && PyErr_Occurred() ? -1 : frame_depth(activations, frame);
+        if (depth < 0) {
             Py_XDECREF(code_id);
             return -1;
         }
-        pass = t->depth + 1 <= limit;
+        pass = depth <= limit;
     }
     if (!pass) {
         Py_XDECREF(code_id);
@@ -2233,10 +2280,9 @@ take_held(TracerObject *t, PyObject *activations, PyObject *shown, int kind, PyO
             goto done;
         }
         Py_DECREF(entry);
-        t->depth++;
+        a->depth = depth;
     }
     else if (kind == EVENT_RETURN) {
-        t->depth--;
         is_yield = yielded(t, frame, a);
         if (is_yield < 0) {
             goto done;
@@ -2397,7 +2443,6 @@ static PyMemberDef tracer_members[] = {
     {"codes", T_OBJECT, offsetof(TracerObject, codes), 0, NULL},
     {"latest_by_code", T_OBJECT, offsetof(TracerObject, latest_by_code), 0, NULL},
     {"recursion", T_OBJECT, offsetof(TracerObject, recursion), 0, NULL},
-    {"depth", T_PYSSIZET, offsetof(TracerObject, depth), 0, NULL},
     {"next_id", T_PYSSIZET, offsetof(TracerObject, next_id), 0, NULL},
     {"yield_opcode", T_INT, offsetof(TracerObject, yield_opcode), 0, NULL},
     {"resume_opcode", T_INT, offsetof(TracerObject, resume_opcode), 0, NULL},

@@ -275,7 +275,6 @@ class Engine:
         frame = sys._getframe(1)
         activation = self._activations.get(frame)
         if activation is not None and activation.overflow:
-            self._core.depth -= 1
             del self._activations[frame]
         if type(exception) is RecursionError and not exception.args:
             exception.args = ("maximum recursion depth exceeded",)
@@ -300,7 +299,10 @@ class Engine:
         """
         activation = self._activations.get(frame)
         if activation is None and event == "call" and id(frame.f_code) not in self._codes:
-            return None  # library code: not traced
+            # library code: not traced, but its frames count against the limit
+            if self._depth_of(frame) > self._recursion.depth:
+                self._overflow()
+            return None
         core = self._core
         if core.stop is not None:
             self._halt()
@@ -308,26 +310,18 @@ class Engine:
             if activation is None:
                 activation = self._enter(frame)
                 if activation.id == 1:  # the module's own first call is no step
-                    core.depth = 1
+                    activation.depth = 1
                     self._shown.append((frame, activation))
                     return self._trace
-            core.depth += 1
-            if core.depth > self._recursion.depth:
+            activation.depth = self._depth_of(frame)
+            if activation.depth > self._recursion.depth:
                 activation.overflow = True
                 self._overflow_frames.append(frame)
-                if _REVIVES_TRACING:
-                    # raised from here, before the frame's first instruction (a pending
-                    # one would wait for a later check, inside the frame's own `try`)
-                    self._watch_overflow_unwind()
-                    raise RecursionError("maximum recursion depth exceeded")
-                self._schedule_recursion_error[0]  # raised as the frame starts
-                del self._schedule_recursion_error[0]
+                self._overflow()
                 return self._trace
             self._shown.append((frame, activation))
         elif activation is None:
             return self._trace
-        elif event == "return":
-            core.depth -= 1
         if activation.overflow:
             if event == "exception" and type(arg[1]) is RecursionError and not arg[1].args:
                 arg[1].args = ("maximum recursion depth exceeded",)
@@ -335,6 +329,31 @@ class Engine:
                 del self._activations[frame]
             return self._trace
         return self._step(frame, event, arg, activation, event == "return" and self._yielded(frame, activation))
+
+    def _depth_of(self, frame):
+        """The frame's depth among Python frames, library code's included, as CPython
+        counts them against the recursion limit (the module's frame is 1): its
+        nearest traced caller's, plus the frames between."""
+        activations = self._activations
+        hops = 0
+        back = frame.f_back
+        while back is not None:
+            hops += 1
+            activation = activations.get(back)
+            if activation is not None:
+                return activation.depth + hops
+            back = back.f_back
+        return hops + 1
+
+    def _overflow(self):
+        """Raise RecursionError in the frame whose call event this is, as it starts."""
+        if _REVIVES_TRACING:
+            # raised from here, before the frame's first instruction (a pending
+            # one would wait for a later check, inside the frame's own `try`)
+            self._watch_overflow_unwind()
+            raise RecursionError("maximum recursion depth exceeded")
+        self._schedule_recursion_error[0]
+        del self._schedule_recursion_error[0]
 
     def _step(self, frame, event, arg, activation, yielded):
         """The step of an event whose frame is entered or left already, and what follows it."""

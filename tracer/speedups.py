@@ -54,15 +54,13 @@ except ImportError:
         """The engine's per-step state; in C, also the trace function, which takes line steps itself."""
 
         __slots__ = ("on_event", "step", "activations", "shown", "codes", "latest_by_code", "recursion", "encoder",
-                     "buffer", "names_by_code", "frame_text", "output", "stop", "ran", "frame", "steps", "depth",
-                     "next_id", "step_limit", "deadline", "yield_opcode", "resume_opcode")
+                     "buffer", "names_by_code", "frame_text", "output", "stop", "ran", "frame", "steps", "next_id", "step_limit", "deadline", "yield_opcode", "resume_opcode")
 
         def __init__(self):
             self.stop = None  # None while the program may run on, else why it stops
             self.ran = ()  # the activations that may have run since the last step
             self.frame = None  # the frame of the step being taken
             self.steps = 0  # steps taken
-            self.depth = 0  # the program's frames on the stack
             self.next_id = 1  # the next activation's id
             self.step_limit = self.deadline = self.yield_opcode = self.resume_opcode = 0
 
@@ -113,7 +111,7 @@ except ImportError:
         """One run of one frame of the program, with its id for the whole trace."""
 
         __slots__ = ("id", "order", "seen", "after_exception", "overflow", "cached", "cached_at",
-                     "frame_text", "frame_line", "frame_locals", "suspendable")
+                     "frame_text", "frame_line", "frame_locals", "suspendable", "depth")
 
         def __init__(self, activation_id, suspendable):
             self.id = activation_id
@@ -122,6 +120,7 @@ except ImportError:
             self.seen = set()
             self.after_exception = False  # the last event here was "exception"
             self.overflow = False  # entered past the recursion limit; never shown
+            self.depth = 0  # its frame's depth as CPython counts frames, the module's being 1
             self.cached = None  # (fingerprint, JSON text, (heap id, object) pairs referred to) of the locals
             self.cached_at = -1  # the step that cache was taken or confirmed at
             self.frame_text = None  # JSON text of the frame at that step
