@@ -128,6 +128,15 @@ def test_objects_the_program_lets_go_of_are_not_held():
     assert len(ids) == 2000  # a new list each time: a new id, never one a dead list had
 
 
+def test_a_list_hidden_while_one_object_holds_it_keeps_its_id():
+    """A list cannot be weakly referenced: the tracer holds it while anything else does."""
+    record = tracer.trace("import functools\ndata = [1, 2]\np = functools.partial(len, data)\ndel data\n"
+                          "x = 1\nback = p.args[0]\n")
+    names = [step["stack"][0]["locals"] for step in record["steps"]]
+    assert names[3]["data"]["ref"] == names[-1]["back"]["ref"]
+    assert all(str(names[3]["data"]["ref"]) not in step["heap"] for step in record["steps"][4:-1])
+
+
 def test_an_object_hidden_for_a_while_keeps_its_id():
     """Shown, then in no step's heap while it lives, then shown again: the same id."""
     record = tracer.trace("def make():\n    box = [1]\n    def get():\n        return box\n    return get\n"

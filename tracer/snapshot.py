@@ -190,11 +190,10 @@ _RELEASE_SLACK = 32
 class HeapEncoder(_Core):
     """Turns values into JSON values, collecting the heap of one step as JSON text.
 
-    Heap ids are handed out once per object and never reused. An object with
-    an id is held, so that no other object takes its address (id()) while it
-    has one, until no step shows it any more: then release lets it go, with
-    its id, and the program's memory is what it
-    holds itself.
+    Heap ids are handed out once per object and never reused. An object is
+    held while a step shows it; once none does, release lets it go, watching
+    it weakly where it can so that it keeps its id while it lives (see
+    release): the program's memory is what it holds itself.
 
     An object's text is cached with a fingerprint: the objects its text is
     made of (its class, its length, its items, keys, values or attributes).
@@ -236,8 +235,9 @@ class HeapEncoder(_Core):
         turn. Past that, an object that can be weakly referenced is watched: it
         keeps its id while it lives (it may be shown again) and loses it as it
         dies. One that cannot is let go with its id if the tracer's was its last
-        reference, else held on, id and all. Let go innermost first, so that
-        objects die as the last of their referrers does, in CPython's order.
+        reference, else held on, id and all. Those another object refers to are
+        watched first, then the roots of the garbage are let go in the order
+        found: each dies as CPython would kill it, what it held after it.
 
         Ids held for texts that no longer refer to them, or for objects never in
         two steps' heaps, and garbage cycles of objects that cannot be weakly
@@ -272,8 +272,8 @@ class HeapEncoder(_Core):
         # garbage that holds it dies. The others are roots of garbage, or held on.
         roots, referred = [], []
         for index, (heap_id, obj) in enumerate(candidates):
-            # `candidates`, the pair, `obj` and getrefcount's argument: none but the tracer's
-            is_root = sys.getrefcount(obj) <= 4
+            # its pair in `candidates`, `obj` and getrefcount's argument: none but the tracer's
+            is_root = sys.getrefcount(obj) <= 3
             if is_root or not self._watch(heap_id, obj):
                 (roots if is_root else referred).append(index)
                 continue
