@@ -7,9 +7,10 @@ a __getattr__, a property). Here the traceback module's own functions do the
 choosing and the wording, given stand-ins that hold only names read without
 running any code (objects.attributes and the classes' own dicts). CPython
 3.11 computes it in C (Python/suggestions.c), which Python cannot call:
-_suggestion_311 makes the same choice in Python.
+_suffix_311 makes the same choice in Python.
 """
 
+import sys
 import traceback
 import types
 
@@ -42,8 +43,7 @@ def suffix(error, message):
         if not _IN_TRACEBACK_MODULE:
             return _suffix_311(error, cls)
         if issubclass(cls, ImportError):
-            return _suffix_of(ImportError(message, name=_IMPORT_NAME(error), name_from=_IMPORT_NAME_FROM(error)),
-                              message)
+            return _import_error_suffix(_IMPORT_NAME(error), _IMPORT_NAME_FROM(error))
         if issubclass(cls, AttributeError):
             name = _ATTRIBUTE_NAME(error)
             if type(name) is not str:
@@ -90,6 +90,19 @@ def _name_error_suffix(error, name, message):
     if not suggestion:
         return forgot
     return f". Did you mean: '{suggestion}'?" + (" Or d" + forgot[3:] if forgot else "")
+
+
+def _import_error_suffix(module_name, name):
+    """`from module import name` where the module has no such name: the traceback
+    module's choice among the module's names, as it makes it for an attribute
+    (it would import the module by the exception's name: here only one imported
+    already is read, and only its dict)."""
+    module = sys.modules.get(module_name) if type(module_name) is str else None
+    if type(name) is not str or type(module) is not types.ModuleType:
+        return ""
+    stand_in = AttributeError(name=name, obj=_Names(module_dict(module)))
+    suggestion = traceback._compute_suggestion_error(stand_in, None, name)
+    return f". Did you mean: '{suggestion}'?" if suggestion else ""
 
 
 def _innermost_frame(error):
