@@ -188,6 +188,6 @@ def test_a_suggestion_imports_nothing_the_program_names():
     """3.12's traceback module imports the module an ImportError names, to list its names:
     here only a module imported already is read."""
     assert "this" not in sys.modules  # (importing it prints the Zen of Python)
-    record = tracer.trace("raise ImportError('no', name='this', name_from='zen')\n")
+    record = tracer.trace("error = ImportError('no', name='this')\nerror.name_from = 'zen'\nraise error\n")
     assert record["outcome"]["exception"]["traceback"].endswith("ImportError: no")
     assert "this" not in sys.modules
