@@ -565,3 +565,18 @@ def test_step_lines_takes_whole_step_lines_and_stops_at_any_other():
         after_refused = buffer.index(b"\n", offset) + 1
         offset, texts, _ = module.step_lines(buffer, after_refused, opener)
         assert texts == [b'{"line":4}'] and buffer[offset:] == b'{"step":{"li'  # not whole yet
+
+
+def test_the_stub_names_what_the_extension_has():
+    """tracer/_speedups.pyi, which names each C type and the Python it mirrors, stays whole."""
+    import ast
+    from tracer import _speedups
+    tree = ast.parse(Path(ROOT, "tracer", "_speedups.pyi").read_text())
+    stub = {node.name: node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    assert set(stub) == {name for name in dir(_speedups) if not name.startswith("__")}
+    for name, node in stub.items():
+        if isinstance(node, ast.ClassDef):
+            named = {item.target.id if isinstance(item, ast.AnnAssign) else item.name for item in node.body
+                     if isinstance(item, (ast.AnnAssign, ast.FunctionDef))}
+            on_type = {member for member in dir(getattr(_speedups, name)) if not member.startswith("__")}
+            assert on_type <= named and named - {"__init__", "__call__", "__len__"} <= on_type, name

@@ -1,0 +1,424 @@
+/* The encoder's core (EncoderCore, snapshot._PythonCore in Python): heap ids,
+ * and the texts of values, items and namespaces.
+ *
+ * One part of _speedups.c, which includes the parts in order as one
+ * compilation unit (each uses what the parts before it define), so the
+ * compiler still inlines across them. */
+
+/* -- the encoder's core: heap ids, and values' texts without leaving C for
+ * the common ones (HeapEncoder subclasses this; snapshot._PythonCore is
+ * the same in Python) */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *ids;          /* id(obj) -> heap id, for the whole trace */
+    PyObject *alive;        /* every object given an id, held so no id is reused */
+    PyObject *heap;         /* this step's texts by heap id (None until settled), in discovery order */
+    PyObject *pending;      /* this step's (heap id, object) pairs still to settle */
+    PyObject *collected;    /* the pairs what is being encoded refers to, or None */
+    PyObject *key_texts;    /* name -> '"name":' */
+    PyObject *scalar_types; /* tuple: other types value() may write as a repr instead of a reference */
+    PyObject *cache;        /* heap id -> (fingerprint, text, referred pairs), for settle */
+    PyObject *immutable;    /* settle's markers: see settle_heap */
+    PyObject *by_version;
+    Py_ssize_t items_cap;
+    Py_ssize_t string_cap;
+    PyObject *ref_texts;    /* {"ref":N} for heap id N, at N - 1 (C's own) */
+    PyObject *last_heap;    /* the last snapshot's heap, and how many of its objects the frames named */
+    Py_ssize_t last_roots;
+    Py_ssize_t release_at;  /* ids held past which the snapshot has release() sweep them all */
+    PyObject *deaths;       /* heap id -> weak reference: watched objects that died (see forget_dead) */
+} EncoderObject;
+
+static PyTypeObject EncoderType;
+
+/* The fields C relies on hold what HeapEncoder puts there (only a program
+ * reaching the encoder through gc could make them not). */
+static int
+encoder_ready(EncoderObject *e)
+{
+    if (e->ids == NULL || !PyDict_CheckExact(e->ids) || e->alive == NULL || !PyList_CheckExact(e->alive)
+            || e->heap == NULL || !PyDict_CheckExact(e->heap) || e->pending == NULL || !PyList_CheckExact(e->pending)
+            || e->key_texts == NULL || !PyDict_CheckExact(e->key_texts)
+            || e->scalar_types == NULL || !PyTuple_CheckExact(e->scalar_types)
+            || e->cache == NULL || !PyDict_CheckExact(e->cache) || e->immutable == NULL || e->by_version == NULL
+            || (e->collected != NULL && e->collected != Py_None && !PyList_CheckExact(e->collected))) {
+        PyErr_SetString(PyExc_TypeError, "the encoder's core fields are not set");
+        return 0;
+    }
+    return 1;
+}
+
+/* HeapEncoder._reference: obj's heap id (given on first sight, for the
+ * trace), noted in `collected` and, first time this step, in the heap. */
+static PyObject *
+encoder_reference(EncoderObject *e, PyObject *obj)
+{
+    PyObject *key = PyLong_FromVoidPtr(obj);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *heap_id = PyDict_GetItemWithError(e->ids, key);
+    if (heap_id != NULL) {
+        Py_INCREF(heap_id);
+        /* watched while unseen (HeapEncoder.release), shown again: held again */
+        Py_ssize_t n = PyLong_AsSsize_t(heap_id);
+        if (n >= 1 && n <= PyList_GET_SIZE(e->alive) && PyList_GET_ITEM(e->alive, n - 1) == Py_None) {
+            Py_INCREF(obj);
+            PyList_SET_ITEM(e->alive, n - 1, obj);
+            Py_DECREF(Py_None);
+        }
+        else if (n == -1 && PyErr_Occurred()) {
+            Py_DECREF(heap_id);
+            heap_id = NULL;
+        }
+    }
+    else if (!PyErr_Occurred()) {
+        heap_id = PyLong_FromSsize_t(PyList_GET_SIZE(e->alive) + 1);
+        if (heap_id != NULL && (PyDict_SetItem(e->ids, key, heap_id) < 0 || PyList_Append(e->alive, obj) < 0)) {
+            Py_CLEAR(heap_id);
+        }
+    }
+    Py_DECREF(key);
+    if (heap_id == NULL) {
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, heap_id, obj);
+    if (pair == NULL) {
+        Py_DECREF(heap_id);
+        return NULL;
+    }
+    /* held: appending may collect garbage, and the program's finalizers run then */
+    PyObject *collected = e->collected, *heap = e->heap, *pending = e->pending;
+    Py_XINCREF(collected);
+    Py_INCREF(heap);
+    Py_INCREF(pending);
+    int failed = (collected != NULL && collected != Py_None && PyList_Append(collected, pair) < 0)
+        || place(heap, pending, pair) < 0;
+    Py_XDECREF(collected);
+    Py_DECREF(heap);
+    Py_DECREF(pending);
+    Py_DECREF(pair);
+    if (failed) {
+        Py_DECREF(heap_id);
+        return NULL;
+    }
+    return heap_id;
+}
+
+static PyObject *text_other_text;
+
+/* {"ref":N}, made once per heap id. */
+static PyObject *
+ref_text(EncoderObject *e, PyObject *heap_id)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(heap_id);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (e->ref_texts == NULL && (e->ref_texts = PyList_New(0)) == NULL) {
+        return NULL;
+    }
+    while (PyList_GET_SIZE(e->ref_texts) < n) {
+        PyObject *text = PyUnicode_FromFormat("{\"ref\":%zd}", PyList_GET_SIZE(e->ref_texts) + 1);
+        if (text == NULL || PyList_Append(e->ref_texts, text) < 0) {
+            Py_XDECREF(text);
+            return NULL;
+        }
+        Py_DECREF(text);
+    }
+    if (n < 1) {
+        return PyUnicode_FromFormat("{\"ref\":%zd}", n);
+    }
+    PyObject *text = PyList_GET_ITEM(e->ref_texts, n - 1);
+    Py_INCREF(text);
+    return text;
+}
+
+/* HeapEncoder.value_text: a scalar's text, or a reference's {"ref":N}; what
+ * is neither here (a long str, a big int, an integral float, bytes, the
+ * types written as a repr) goes to the encoder's Python `_other_text`. */
+static PyObject *
+encoder_value_text(EncoderObject *e, PyObject *v)
+{
+    PyObject *text = scalar_text(v, e->string_cap);
+    if (text != NULL || PyErr_Occurred()) {
+        return text;
+    }
+    PyTypeObject *type = Py_TYPE(v);
+    int other = type == &PyUnicode_Type || type == &PyLong_Type || type == &PyFloat_Type || type == &PyBytes_Type;
+    for (Py_ssize_t i = 0; !other && i < PyTuple_GET_SIZE(e->scalar_types); i++) {
+        other = PyTuple_GET_ITEM(e->scalar_types, i) == (PyObject *)type;  /* by identity: no metaclass __eq__ */
+    }
+    if (other) {
+        text = PyObject_CallMethodOneArg((PyObject *)e, text_other_text, v);
+        if (text != NULL && !PyUnicode_CheckExact(text)) {
+            Py_DECREF(text);
+            PyErr_SetString(PyExc_TypeError, "a value's text must be a str");
+            return NULL;
+        }
+        return text;
+    }
+    PyObject *heap_id = encoder_reference(e, v);
+    if (heap_id == NULL) {
+        return NULL;
+    }
+    text = ref_text(e, heap_id);
+    Py_DECREF(heap_id);
+    return text;
+}
+
+static PyObject *
+encoder_reference_method(EncoderObject *e, PyObject *obj)
+{
+    return encoder_ready(e) ? encoder_reference(e, obj) : NULL;
+}
+
+static PyObject *
+encoder_value_text_method(EncoderObject *e, PyObject *v)
+{
+    return encoder_ready(e) ? encoder_value_text(e, v) : NULL;
+}
+
+/* ",".join(texts), taking the reference to `texts`. */
+static PyObject *
+joined_texts(PyObject *texts)
+{
+    PyObject *joined = PyUnicode_Join(text_comma, texts);
+    Py_DECREF(texts);
+    return joined;
+}
+
+/* The first `count` items joined, when each is an int within JSON's exact
+ * range, a bool or None (a list of numbers, the common case), written into
+ * one ASCII text; NULL with no error set when an item is anything else. */
+static PyObject *
+plain_items_text(PyObject *items, Py_ssize_t count)
+{
+    char *buffer = PyMem_Malloc(count * 20 + 1);
+    if (buffer == NULL) {
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t n = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (i) {
+            buffer[n++] = ',';
+        }
+        if (PyLong_CheckExact(item)) {
+            int overflow;
+            long long x = PyLong_AsLongLongAndOverflow(item, &overflow);
+            if (overflow || x > MAX_EXACT_INT || x < -MAX_EXACT_INT) {
+                goto other;
+            }
+            n += put_decimal(x, buffer + n);
+        }
+        else if (item == Py_True || item == Py_False || item == Py_None) {
+            const char *word = item == Py_True ? "true" : item == Py_False ? "false" : "null";
+            size_t length = strlen(word);
+            memcpy(buffer + n, word, length);
+            n += length;
+        }
+        else {
+            goto other;
+        }
+    }
+    PyObject *text = PyUnicode_FromStringAndSize(buffer, n);
+    PyMem_Free(buffer);
+    return text;
+other:
+    PyMem_Free(buffer);
+    return NULL;
+}
+
+/* encoder.items_text(items, count) -> str: the first `count` items of the
+ * exact list `items` as JSON texts, joined with commas. */
+static PyObject *
+items_text(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "items_text(list, int)");
+        return NULL;
+    }
+    Py_ssize_t count = PyLong_AsSsize_t(args[1]);
+    if ((count == -1 && PyErr_Occurred()) || !encoder_ready(e)) {
+        return NULL;
+    }
+    if (count > PyList_GET_SIZE(args[0])) {
+        count = PyList_GET_SIZE(args[0]);
+    }
+    PyObject *plain = plain_items_text(args[0], count);
+    if (plain != NULL || PyErr_Occurred()) {
+        return plain;
+    }
+    PyObject *texts = PyList_New(0);
+    if (texts == NULL) {
+        return NULL;
+    }
+    /* the list may change under a Python call: its length is read each time */
+    for (Py_ssize_t i = 0; i < count && i < PyList_GET_SIZE(args[0]); i++) {
+        PyObject *item = PyList_GET_ITEM(args[0], i);
+        Py_INCREF(item);
+        PyObject *text = encoder_value_text(e, item);
+        Py_DECREF(item);
+        if (text == NULL || PyList_Append(texts, text) < 0) {
+            Py_XDECREF(text);
+            Py_DECREF(texts);
+            return NULL;
+        }
+        Py_DECREF(text);
+    }
+    return joined_texts(texts);
+}
+
+/* The text of the namespace `names` (an exact dict): `{"name":value,...}`
+ * for each name of `bound` (a list), in its order, leaving out those not in
+ * `names` when skip_missing; NULL with no error set when a name is not an
+ * exact str, or missing and not skipped (Python then writes it). */
+static PyObject *
+namespace_text(EncoderObject *e, PyObject *names, PyObject *bound, int skip_missing)
+{
+    PyObject *pieces = PyList_New(0);  /* {, "name":, value, ",", ..., } */
+    if (pieces == NULL || PyList_Append(pieces, text_open_brace) < 0) {
+        Py_XDECREF(pieces);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(bound); i++) {
+        PyObject *name = PyList_GET_ITEM(bound, i);  /* borrowed: no code runs before its last use */
+        if (!PyUnicode_CheckExact(name)) {
+            goto python;
+        }
+        PyObject *value = PyDict_GetItemWithError(names, name);  /* str keys: no program code */
+        if (value == NULL) {
+            if (PyErr_Occurred()) {
+                goto error;
+            }
+            if (skip_missing) {
+                continue;
+            }
+            goto python;
+        }
+        Py_INCREF(value);
+        PyObject *key = PyDict_GetItemWithError(e->key_texts, name);
+        if (key != NULL) {
+            Py_INCREF(key);
+        }
+        else if (!PyErr_Occurred()) {
+            PyObject *quoted = string_text(name);
+            key = quoted ? PyUnicode_FromFormat("%U:", quoted) : NULL;
+            Py_XDECREF(quoted);
+            if (key != NULL && PyDict_SetItem(e->key_texts, name, key) < 0) {
+                Py_CLEAR(key);
+            }
+        }
+        PyObject *text = key ? encoder_value_text(e, value) : NULL;
+        Py_DECREF(value);
+        int failed = text == NULL || (PyList_GET_SIZE(pieces) > 1 && PyList_Append(pieces, text_comma) < 0)
+            || PyList_Append(pieces, key) < 0 || PyList_Append(pieces, text) < 0;
+        Py_XDECREF(key);
+        Py_XDECREF(text);
+        if (failed) {
+            goto error;
+        }
+    }
+    if (PyList_Append(pieces, text_close_brace) < 0) {
+        goto error;
+    }
+    PyObject *joined = concat(PySequence_Fast_ITEMS(pieces), PyList_GET_SIZE(pieces));
+    Py_DECREF(pieces);
+    return joined;
+python:
+    Py_DECREF(pieces);
+    return NULL;
+error:
+    Py_DECREF(pieces);
+    return NULL;
+}
+
+/* encoder.members_text(names, bound) -> str or None: namespace_text, None
+ * where Python must write it. */
+static PyObject *
+members_text(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "members_text(dict, list)");
+        return NULL;
+    }
+    if (!encoder_ready(e)) {
+        return NULL;
+    }
+    if (!PyDict_CheckExact(args[0])) {
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(args[1]);
+    PyObject *text = namespace_text(e, args[0], args[1], 0);
+    Py_DECREF(args[1]);
+    if (text == NULL && !PyErr_Occurred()) {
+        Py_RETURN_NONE;
+    }
+    return text;
+}
+
+static int
+encoder_traverse(EncoderObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->ids);
+    Py_VISIT(self->alive);
+    Py_VISIT(self->heap);
+    Py_VISIT(self->pending);
+    Py_VISIT(self->collected);
+    Py_VISIT(self->key_texts);
+    Py_VISIT(self->scalar_types);
+    Py_VISIT(self->cache);
+    Py_VISIT(self->immutable);
+    Py_VISIT(self->by_version);
+    Py_VISIT(self->ref_texts);
+    Py_VISIT(self->last_heap);
+    Py_VISIT(self->deaths);
+    return 0;
+}
+
+static int
+encoder_clear(EncoderObject *self)
+{
+    Py_CLEAR(self->ids);
+    Py_CLEAR(self->alive);
+    Py_CLEAR(self->heap);
+    Py_CLEAR(self->pending);
+    Py_CLEAR(self->collected);
+    Py_CLEAR(self->key_texts);
+    Py_CLEAR(self->scalar_types);
+    Py_CLEAR(self->cache);
+    Py_CLEAR(self->immutable);
+    Py_CLEAR(self->by_version);
+    Py_CLEAR(self->ref_texts);
+    Py_CLEAR(self->last_heap);
+    Py_CLEAR(self->deaths);
+    return 0;
+}
+
+static void
+encoder_dealloc(EncoderObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    encoder_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef encoder_members[] = {
+    {"_ids", T_OBJECT, offsetof(EncoderObject, ids), 0, NULL},
+    {"_alive", T_OBJECT, offsetof(EncoderObject, alive), 0, NULL},
+    {"_release_at", T_PYSSIZET, offsetof(EncoderObject, release_at), 0, NULL},
+    {"_deaths", T_OBJECT, offsetof(EncoderObject, deaths), 0, NULL},
+    {"_heap", T_OBJECT, offsetof(EncoderObject, heap), 0, NULL},
+    {"_pending", T_OBJECT, offsetof(EncoderObject, pending), 0, NULL},
+    {"_collected", T_OBJECT, offsetof(EncoderObject, collected), 0, NULL},
+    {"_key_texts", T_OBJECT, offsetof(EncoderObject, key_texts), 0, NULL},
+    {"_scalar_types", T_OBJECT, offsetof(EncoderObject, scalar_types), 0, NULL},
+    {"_cache", T_OBJECT, offsetof(EncoderObject, cache), 0, NULL},
+    {"_immutable", T_OBJECT, offsetof(EncoderObject, immutable), 0, NULL},
+    {"_by_version", T_OBJECT, offsetof(EncoderObject, by_version), 0, NULL},
+    {"_items_cap", T_PYSSIZET, offsetof(EncoderObject, items_cap), 0, NULL},
+    {"_string_cap", T_PYSSIZET, offsetof(EncoderObject, string_cap), 0, NULL},
+    {NULL},
+};
