@@ -191,3 +191,12 @@ def test_a_suggestion_imports_nothing_the_program_names():
     record = tracer.trace("error = ImportError('no', name='this')\nerror.name_from = 'zen'\nraise error\n")
     assert record["outcome"]["exception"]["traceback"].endswith("ImportError: no")
     assert "this" not in sys.modules
+
+
+def test_a_suspended_generators_finally_runs_at_exit(tmp_path):
+    """As the interpreter's exit closes it: its `finally` prints after the program's last line."""
+    source = "def gen():\n    try:\n        yield 1\n    finally:\n        print('closed')\ng = gen()\nnext(g)\nprint('end')\n"
+    expected = untraced(source, tmp_path)
+    assert expected[0] == "end\nclosed\n"
+    assert outcome_of(tracer.trace(source)) == expected
+    assert outcome_of(json.loads(main._sandbox().run(source, "", 1000))) == expected

@@ -26,6 +26,7 @@ from .snapshot import HeapEncoder
 
 _CO_OPTIMIZED = 0x01
 _CO_NEWLOCALS = 0x02
+_SUSPENDS = 0x20 | 0x80 | 0x200  # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
 _YIELD_VALUE = dis.opmap["YIELD_VALUE"]
 _RESUME = dis.opmap["RESUME"]
 _RECURSION_CEILING = 10000  # the most a program may raise its recursion limit to
@@ -186,11 +187,16 @@ class Engine:
         self._shown.clear()
         self._core.ran = ()  # activations, which hold the texts they cached
         self._render = None  # a rendered format's renderer holds what it showed
-        gc.collect()
+        # (a collection of a big process takes milliseconds: only where the program's own code
+        # could run in one, a __del__ or a generator's `finally`)
+        collect = any(code.co_name == "__del__" or code.co_flags & _SUSPENDS for code in self._codes.values())
+        if collect:
+            gc.collect()
         for name in list(namespace):
             if type(name) is str and name != "__builtins__" and namespace.get(name) is not None:
                 namespace[name] = None
-        gc.collect()
+        if collect:
+            gc.collect()
 
     def _prepare(self, code, writer):
         self._writer = writer
