@@ -200,3 +200,10 @@ def test_a_suspended_generators_finally_runs_at_exit(tmp_path):
     assert expected[0] == "end\nclosed\n"
     assert outcome_of(tracer.trace(source)) == expected
     assert outcome_of(json.loads(main._sandbox().run(source, "", 1000))) == expected
+
+
+def test_a_finalizer_that_never_returns_at_exit_meets_the_time_limit(monkeypatch):
+    monkeypatch.setenv("TRACER_TIME_SECONDS", "1")
+    source = "class A:\n    def __del__(self):\n        while True:\n            pass\na = A()\nprint('end')\n"
+    for record in (tracer.trace(source), json.loads(main._sandbox().run(source, "", 1000))):
+        assert record["outcome"]["status"] == "time_limit" and record["stdout"] == "end\n"
