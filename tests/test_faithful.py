@@ -4,6 +4,7 @@ the same traced, in-process and in the sandbox, as CPython running it as a scrip
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -204,6 +205,11 @@ def test_a_suspended_generators_finally_runs_at_exit(tmp_path):
 
 def test_a_finalizer_that_never_returns_at_exit_meets_the_time_limit(monkeypatch):
     monkeypatch.setenv("TRACER_TIME_SECONDS", "1")
-    source = "class A:\n    def __del__(self):\n        while True:\n            pass\na = A()\nprint('end')\n"
+    source = ("class A:\n    def __del__(self):\n        while True:\n            pass\n"
+              "a = A()\nb = [A(), A()]\nprint('end')\n")
     for record in (tracer.trace(source), json.loads(main._sandbox().run(source, "", 1000))):
         assert record["outcome"]["status"] == "time_limit" and record["stdout"] == "end\n"
+    # and no StopProgram is left to fire into the host: a few of the watchdog's intervals of Python
+    until = time.monotonic() + 0.3
+    while time.monotonic() < until:
+        sum(range(100))

@@ -142,12 +142,18 @@ class Engine:
         except BaseException as error:  # the program's, or StopProgram
             ending = error
         result = None
-        if self._core.stop is None:
-            # first, as the interpreter prints a SystemExit's message before it exits
-            result = self._outcome(ending)
-            self._finalize_program(namespace)
-        while True:  # a scheduled StopProgram may still be pending: let it fire here
+        ran_to_its_end = exiting = self._core.stop is None
+        finalized = False
+        # A scheduled StopProgram may still be pending, or come while the program's
+        # finalizers run past the deadline: it fires in here, and each part runs once.
+        while True:
             try:
+                if exiting:
+                    exiting = False
+                    # first, as the interpreter prints a SystemExit's message before it exits
+                    result = self._outcome(ending)
+                    self._finalize_program(namespace)
+                    finalized = True
                 watchdog.stop()
                 _checkpoint()
                 break
@@ -168,7 +174,10 @@ class Engine:
         keep_output = stopped_at is None or (self._format.prints_at_limit and stopped_at != "output_limit")
         self._writer.append_stdout(self._output.take() if keep_output else "")
         record = self._writer.finish(result, self._writer.stdout)
-        namespace.clear()
+        if finalized or not ran_to_its_end:
+            # (not where the deadline cut the finalizers short: what is left of them would run
+            # here, the watchdog stopped)
+            namespace.clear()
         return record
 
     def _finalize_program(self, namespace):
