@@ -32,10 +32,11 @@ _RESUME = dis.opmap["RESUME"]
 _RECURSION_CEILING = 10000  # the most a program may raise its recursion limit to
 _RECURSION_HEADROOM = 200  # frames left to the engine above the program's limit
 
-# CPython 3.13 raises the RecursionError scheduled at a frame's start while
-# still inside its tracing machinery, which then turns tracing off for the
-# rest of the run. There, a sys.monitoring callback on that frame's unwinding
-# (PY_UNWIND, which sys.settrace does not go through) turns it back on.
+# CPython 3.13 raises a scheduled exception only at a later check, inside the
+# frame's own `try`: there the trace function raises the RecursionError itself,
+# at the frame's call event, which turns tracing off; a sys.monitoring callback
+# on that frame's unwinding (PY_UNWIND, which sys.settrace does not go through)
+# turns it back on (Engine._overflow).
 _REVIVES_TRACING = sys.version_info >= (3, 13)
 _MONITORING_TOOL = 4  # not one of the ids sys.monitoring names (debugger, coverage, profiler, optimizer)
 _MONITORING_NAME = "python-tracer"
