@@ -13,6 +13,7 @@ byte for byte.
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 import textwrap
@@ -538,6 +539,8 @@ def test_shallow_json_takes_what_json_loads_takes_strictly(line):
         expected = None
     assert speedups.shallow_json(line, 1000) == expected
     assert _python_fallback().shallow_json(line, 1000) == expected
+    # checked but not built (the C scanner's own loop): the same lines taken and refused
+    assert (speedups.shallow_json(line, 0) is None) == (expected is None)
 
 
 def test_shallow_json_builds_only_the_levels_asked_for_but_checks_all():
@@ -549,6 +552,35 @@ def test_shallow_json_builds_only_the_levels_asked_for_but_checks_all():
     assert speedups.shallow_json(line.replace(b'"id"', b'"i\x02d"'), 0) is None
     # nesting deeper than the record ever is (512 levels) is refused without recursing further
     assert speedups.shallow_json(b"[" * 100000 + b"]" * 100000, 0) is None
+
+
+def test_a_value_checked_but_not_built_is_refused_exactly_where_a_built_one_is():
+    """Mutations of a real step line: the C scanner that checks without building (the heap
+    and stack of every step line) takes and refuses what json.loads does."""
+    line = JSON_LINES[0]
+    alphabet = b'{}[]",:\\ \t\n0123456789.eE+-tfnulrsa\x01\x7f\xc3\xa9\xff'
+    generator = random.Random(15)
+    for _ in range(3000):
+        mutated = bytearray(line)
+        for _ in range(generator.randint(1, 3)):
+            at = generator.randrange(len(mutated))
+            action = generator.randrange(3)
+            if action == 0:
+                del mutated[at]
+            elif action == 1:
+                mutated.insert(at, generator.choice(alphabet))
+            else:
+                mutated[at] = generator.choice(alphabet)
+        try:
+            expected = json.loads(bytes(mutated).decode("utf-8"), parse_constant=_not_strict_json)
+        except (ValueError, RecursionError):
+            expected = None
+        assert (speedups.shallow_json(bytes(mutated), 0) is None) == (expected is None), bytes(mutated)
+        assert speedups.shallow_json(bytes(mutated), 1000) == expected, bytes(mutated)
+    for depth, taken in ((512, True), (513, True), (514, False)):
+        nested = b"[" * depth + b"1" * (depth < 513) + b"]" * depth
+        for levels in (0, 1, 1000):
+            assert (speedups.shallow_json(nested, levels) is not None) == taken, (depth, levels)
 
 
 def test_step_lines_takes_whole_step_lines_and_stops_at_any_other():

@@ -36,7 +36,10 @@ enum { OK = 0, MALFORMED = -1, FAILED = -2, MORE = 1 };
 
 static int value(Scan *scan, int depth, int levels, PyObject **out);
 
-static void
+/* The bytes that stand for themselves in a string: printable ASCII but the quote and the backslash. */
+static const unsigned char PLAIN[256] = {[0x20 ... 0x7F] = 1, ['"'] = 0, ['\\'] = 0};
+
+static inline void
 skip_space(Scan *scan)
 {
     while (scan->at < scan->end
@@ -189,17 +192,19 @@ static int
 string(Scan *scan, PyObject **out)
 {
     const unsigned char *start = scan->at;
-    if (out == NULL) {
-        /* most of a step is strings not built: plain ASCII runs in a tight loop */
-        const unsigned char *at = scan->at, *end = scan->end;
-        while (at < end && *at >= 0x20 && *at < 0x80 && *at != '"' && *at != '\\')
-            at++;
-        scan->at = at;
-        if (at < end && *at == '"') {
-            scan->at++;
+    /* most strings are plain ASCII: a run of them in a tight loop */
+    const unsigned char *at = scan->at, *end = scan->end;
+    while (at < end && PLAIN[*at])
+        at++;
+    if (at < end && *at == '"') {
+        scan->at = at + 1;
+        if (out == NULL)
             return OK;
-        }
+        *out = PyUnicode_DecodeASCII((const char *)start, at - start, NULL);
+        return *out == NULL ? FAILED : OK;
     }
+    if (out == NULL)
+        scan->at = at;  /* the rest character by character, from where the run stopped */
     Py_ssize_t count = string_units(scan, NULL);
     if (count < 0)
         return MALFORMED;
@@ -375,16 +380,121 @@ array(Scan *scan, int depth, int levels, PyObject **out)
     return finish_container(status, result, out);
 }
 
+/* string(scan, NULL) with its plain ASCII run inline. */
+static inline int
+skip_string(Scan *scan)
+{
+    const unsigned char *at = scan->at, *end = scan->end;
+    while (at < end && PLAIN[*at])
+        at++;
+    if (at < end && *at == '"') {
+        scan->at = at + 1;
+        return OK;
+    }
+    scan->at = at;
+    return string_units(scan, NULL) < 0 ? MALFORMED : OK;
+}
+
+/* A value that is checked but not built, after optional whitespace: the same
+   language as value() with out NULL, in one loop with its open containers on
+   a stack of its own instead of a call per item (most of a step is this). */
+static int
+skip_value(Scan *scan, int depth)
+{
+    unsigned char open[MAX_DEPTH + 1];  /* '{' or '[' per container open, innermost last */
+    int top = 0;
+    int status;
+    const unsigned char *end = scan->end;
+
+next_value:
+    if (depth + top > MAX_DEPTH)
+        return MALFORMED;
+    skip_space(scan);
+    if (scan->at >= end)
+        return MALFORMED;
+    switch (*scan->at) {
+    case '{':
+    case '[': {
+        unsigned char opener = *scan->at++;
+        skip_space(scan);
+        if (scan->at < end && *scan->at == (opener == '{' ? '}' : ']')) {
+            scan->at++;
+            goto after_value;
+        }
+        open[top++] = opener;
+        if (opener == '{')
+            goto next_key;
+        goto next_value;
+    }
+    case '"':
+        scan->at++;
+        status = skip_string(scan);
+        break;
+    case 't':
+        status = literal(scan, "true", Py_True, NULL);
+        break;
+    case 'f':
+        status = literal(scan, "false", Py_False, NULL);
+        break;
+    case 'n':
+        status = literal(scan, "null", Py_None, NULL);
+        break;
+    default:
+        status = number(scan, NULL);
+    }
+    if (status != OK)
+        return status;
+
+after_value:
+    while (top > 0) {
+        unsigned char closer = open[top - 1] == '{' ? '}' : ']';
+        status = after_item(scan, closer);
+        if (status == MORE) {
+            if (closer == '}')
+                goto next_key;
+            goto next_value;
+        }
+        if (status != OK)
+            return status;
+        top--;
+    }
+    return OK;
+
+next_key:
+    skip_space(scan);
+    if (scan->at >= end || *scan->at != '"')
+        return MALFORMED;
+    scan->at++;
+    if (skip_string(scan) != OK)
+        return MALFORMED;
+    skip_space(scan);
+    if (scan->at >= end || *scan->at != ':')
+        return MALFORMED;
+    scan->at++;
+    goto next_value;
+}
+
 /* Any value, after optional whitespace; `levels`: how many container levels
    from here are built (from 0 on, a container is built empty). */
 static int
 value(Scan *scan, int depth, int levels, PyObject **out)
 {
+    if (out == NULL)
+        return skip_value(scan, depth);
     if (depth > MAX_DEPTH)
         return MALFORMED;
     skip_space(scan);
     if (scan->at >= scan->end)
         return MALFORMED;
+    if (levels <= 0 && (*scan->at == '{' || *scan->at == '[')) {
+        /* built empty: its items are only checked */
+        unsigned char opener = *scan->at;
+        int status = skip_value(scan, depth);
+        if (status != OK)
+            return status;
+        *out = opener == '{' ? PyDict_New() : PyList_New(0);
+        return *out == NULL ? FAILED : OK;
+    }
     switch (*scan->at) {
     case '{':
         scan->at++;

@@ -288,10 +288,11 @@ class _Outbox:
     hangs in C (killed at the deadline) keeps every step it took; after that
     steps go out once BATCH bytes are waiting or FLUSH_SECONDS have passed
     since the last write, and at the end; a child killed while stuck loses
-    at most that batch.
+    at most that batch. (8 KiB one by one rather than 64: a 1000-step trace's
+    first 64 KiB, about 100 writes, cost it 0.6 ms over HTTP.)
     """
 
-    STREAMED = 64 * 1024
+    STREAMED = 8 * 1024
     BATCH = 64 * 1024
     FLUSH_SECONDS = 0.005
 
