@@ -1,7 +1,6 @@
 """The HTTP cloud function: a JSON request in, a trace record (or an error) out."""
 
 import base64
-import gzip
 import hashlib
 import json
 import logging
@@ -12,6 +11,7 @@ from pathlib import Path
 import flask
 
 from tracer import kernel
+from tracer.body import ENCODINGS, compressed
 from tracer.request import (MAX_BODY_BYTES, RequestError, is_pythontutor_endpoint, parse_body, parse_pythontutor_query,
                             too_large)
 from tracer.sandbox import Sandbox, SandboxUnavailable
@@ -42,23 +42,28 @@ def service(request):
         return _response(json.dumps(body).encode(), 500)
 
 
-# gzip's level 6: a 1000-step record (500 KB) becomes about 70x smaller in
-# about 3 ms; level 1 is twice as fast but the record only 38x smaller, and
-# on a school's network the bytes cost more than the milliseconds.
-_GZIP_LEVEL = 6
-_COMPRESS_FROM = 1024  # bytes: below this gzip's own header and the work are not worth it
+_COMPRESS_FROM = 1024  # bytes: below this the encoding's own header and the work are not worth it
+
+
+def _content_encoding(request):
+    """The encoding of body.ENCODINGS the client takes best (its q-values first), or None."""
+    return request.accept_encodings.best_match(ENCODINGS)
 
 
 def _compressed(response, request):
-    """The response gzip-encoded where the client accepts it (and it is worth it).
+    """The response encoded as the client takes it (where it is worth it); a trace's body
+    may come gzip-encoded already (body.py compresses it as the child's steps arrive).
 
     The record cap and output_limit count the record itself, before this.
     """
     response.vary.add("Accept-Encoding")
+    if "Content-Encoding" in response.headers:
+        return response
     body = response.get_data()
-    if len(body) >= _COMPRESS_FROM and request.accept_encodings.best_match(["gzip"]) == "gzip":
-        response.set_data(gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0))
-        response.headers["Content-Encoding"] = "gzip"
+    encoding = _content_encoding(request)
+    if len(body) >= _COMPRESS_FROM and encoding is not None:
+        response.set_data(compressed(body, encoding))
+        response.headers["Content-Encoding"] = encoding
     return response
 
 
@@ -84,12 +89,14 @@ def _serve(request):
         headers = {"Allow": "GET, HEAD, POST, OPTIONS"} if error.status == 405 else {}
         return _response(json.dumps(error.body()).encode(), error.status, headers)
     try:
+        # gzip, the slow one, is compressed as the steps come; the others once the record is whole
+        gzip = _content_encoding(request) == "gzip"
         record = _sandbox().run(trace_request.source, trace_request.input, trace_request.steps,
-                                trace_request.encoding, trace_request.format, trace_request.options)
+                                trace_request.encoding, trace_request.format, trace_request.options, gzip=gzip)
     except SandboxUnavailable as error:
         body = {"error": {"code": "service_unavailable", "message": str(error)}}
         return _response(json.dumps(body).encode(), 503)
-    return _response(record, 200)
+    return _response(record, 200, {"Content-Encoding": "gzip"} if gzip else None)
 
 
 # Every process of the service (functions-framework's arbiter imports this

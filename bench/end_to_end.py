@@ -5,7 +5,8 @@ Each is served by functions-framework from its own folder (the seed from
 clone, its column is left out with a message). For the bench programs at
 1000 steps and a tiny program: median latency of sequential requests,
 requests per second with 8 concurrent clients, bytes as identity and as
-gzip; then cold start, process start to the first trace answered.
+gzip; then cold start, process start to the first trace answered; then, for
+this service alone, the latency and bytes in each encoding a browser takes.
 `make bench` prints the table and writes build/bench-end-to-end.json.
 Timings are reported, never asserted.
 """
@@ -74,13 +75,13 @@ def served(folder, env=None):
         process.wait(timeout=10)
 
 
-def post(port, body, accept_gzip=False, connection=None):
+def post(port, body, accept_encoding=None, connection=None):
     """(status, body bytes as sent) for one POST; a new connection unless one is given."""
     own = connection is None
     connection = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Content-Type": "application/json"}
-    if accept_gzip:
-        headers["Accept-Encoding"] = "gzip"
+    if accept_encoding:
+        headers["Accept-Encoding"] = accept_encoding
     try:
         connection.request("POST", "/", json.dumps(body).encode(), headers)
         response = connection.getresponse()
@@ -132,7 +133,7 @@ def measure(folders):
             seconds = latencies(ports, body)
             for folder, port, median in zip(folders, ports, seconds):
                 _, identity = post(port, body)
-                _, compressed = post(port, body, accept_gzip=True)
+                _, compressed = post(port, body, "gzip")
                 if compressed[:2] == b"\x1f\x8b":
                     assert gzip.decompress(compressed) == identity
                 results[folder]["programs"][name] = {
@@ -146,6 +147,29 @@ def measure(folders):
     for folder in folders:
         results[folder]["cold_start_ms"] = statistics.median(cold[folder])
     return results
+
+
+ENCODINGS = ["identity", "gzip", "br", "zstd"]
+
+
+def by_encoding():
+    """{program: {encoding: (median ms, bytes)}} for this service, the encodings taking turns."""
+    rows = {}
+    with served(ROOT) as (port, _):
+        for name, source in programs().items():
+            body = {"source": source, "input": "", "steps": STEPS}
+            times = {encoding: [] for encoding in ENCODINGS}
+            sizes = {}
+            for _ in range(SEQUENTIAL):
+                for encoding in ENCODINGS:
+                    started = time.perf_counter()
+                    status, data = post(port, body, encoding)
+                    times[encoding].append(time.perf_counter() - started)
+                    assert status == 200, status
+                    sizes[encoding] = len(data)
+            rows[name] = {encoding: (statistics.median(times[encoding]) * 1000, sizes[encoding])
+                          for encoding in ENCODINGS}
+    return rows
 
 
 def main():
@@ -172,6 +196,11 @@ def main():
     print(f"cold start (process start to the first trace answered): {ours['cold_start_ms']:.0f} ms"
           + (f", seed {seed['cold_start_ms']:.0f} ms ({ours['cold_start_ms'] / seed['cold_start_ms']:.2f}x)"
              if seed else ""))
+    encoded = by_encoding()
+    print(f"\nthis service by Accept-Encoding, median of {SEQUENTIAL} sequential requests: ms, bytes")
+    print(f"{'program':<16}" + "".join(f"{encoding:>18}" for encoding in ENCODINGS))
+    for name, row in encoded.items():
+        print(f"{name:<16}" + "".join(f"{row[encoding][0]:>8.1f} {row[encoding][1]:>9}" for encoding in ENCODINGS))
     with served(ROOT) as (port, _):
         load = mixed_load.run(port, MIXED_SECONDS, CLIENTS)
     print(f"{CLIENTS} clients mixing normal, 10000-step and hostile programs for {MIXED_SECONDS} s: "
@@ -181,8 +210,8 @@ def main():
         print("  ", error)
     out = ROOT / "build"
     out.mkdir(exist_ok=True)
-    (out / "bench-end-to-end.json").write_text(json.dumps({"ours": ours, "seed": seed, "mixed_load": load},
-                                                          indent=1))
+    (out / "bench-end-to-end.json").write_text(json.dumps({"ours": ours, "seed": seed, "by_encoding": encoded,
+                                                           "mixed_load": load}, indent=1))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ SECURITY_TESTS = ("tests/security/test_hostile_programs.py", "tests/security/tes
 TEST_USER = "tracer-test"
 SYSTEM_PYTHON = "/usr/bin/python3"
 RUNSC = shutil.which("runsc") or "/usr/bin/runsc"
-_PACKAGES = ("functions-framework", "flask", "werkzeug", "gunicorn", "pytest", "jsonschema")
+_PACKAGES = ("functions-framework", "flask", "werkzeug", "gunicorn", "pytest", "jsonschema", "zstandard", "brotli")
 _PROJECT_PARTS = ("main.py", "Makefile", "requirements.txt", "tracer", "res", "tests")
 
 

@@ -5,8 +5,10 @@ import json
 import subprocess
 import sys
 
+import brotli
 import flask
 import pytest
+import zstandard
 
 import main
 import tracer
@@ -229,17 +231,39 @@ def test_the_empty_root_changes_nothing_a_program_does(client):
     assert record["stdout"] == untraced
 
 
-def test_a_gzip_response_decodes_to_exactly_the_identity_record(client):
-    body = json.dumps({"source": "xs = list(range(50))\nfor i in range(20):\n    xs[i] = -i\n", "steps": 200})
+DECODERS = {"gzip": gzip.decompress, "br": brotli.decompress, "zstd": zstandard.decompress}
+
+
+@pytest.mark.parametrize("encoding", sorted(DECODERS))
+@pytest.mark.parametrize("format", ["record", "willow", "pythontutor"])
+def test_a_compressed_response_decodes_to_exactly_the_identity_body(client, encoding, format):
+    body = json.dumps({"source": "xs = list(range(50))\nfor i in range(20):\n    xs[i] = -i\n", "steps": 200,
+                       "format": format})
     plain = client.post("/", data=body, content_type="application/json")
     packed = client.post("/", data=body, content_type="application/json",
-                         headers={"Accept-Encoding": "br;q=1.0, gzip;q=0.8, *;q=0.1"})
+                         headers={"Accept-Encoding": f"{encoding};q=1.0, identity;q=0.5"})
     assert "Content-Encoding" not in plain.headers and "Accept-Encoding" in plain.headers["Vary"]
-    assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
+    assert packed.headers["Content-Encoding"] == encoding and "Accept-Encoding" in packed.headers["Vary"]
     assert_cors(packed)
-    assert gzip.decompress(packed.get_data()) == plain.get_data()
+    assert DECODERS[encoding](packed.get_data()) == plain.get_data()
     assert len(packed.get_data()) * 10 < len(plain.get_data())
-    check_record(json.loads(plain.get_data()))
+    if format == "record":
+        check_record(json.loads(plain.get_data()))
+
+
+@pytest.mark.parametrize("accepted, chosen", [
+    ("gzip, deflate, br, zstd", "zstd"),  # Chrome's and Firefox's: the fastest of equals
+    ("gzip, deflate, br", "br"),  # Safari's
+    ("br;q=0.5, gzip", "gzip"),  # the client's q-values first
+    ("zstd;q=0, *", "br"),
+    ("deflate", None),
+])
+def test_the_encoding_is_the_clients_choice_then_the_fastest(client, accepted, chosen):
+    response = client.post("/", data=json.dumps({"source": "xs = list(range(200))\nys = xs[::-1]\n", "steps": 10}),
+                           content_type="application/json", headers={"Accept-Encoding": accepted})
+    assert response.headers.get("Content-Encoding") == chosen
+    data = response.get_data()
+    check_record(json.loads(DECODERS[chosen](data) if chosen else data))
 
 
 def test_no_compression_unless_accepted_or_worth_it(client):

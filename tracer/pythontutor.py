@@ -19,6 +19,7 @@ import fractions
 import math
 import types
 
+from .body import joined
 from .record import StreamedSteps, encode
 from .reply import StepsReply
 from .objects import (attributes, dict_items, exception_message, is_program_class, type_bases, type_dict, type_mro,
@@ -409,8 +410,9 @@ def _reachable_functions(value, seen):
 STEP_EVENTS = frozenset(_EVENTS.values())
 
 
-def finish_trace(steps, events, outcome, source, limits):
-    """The response body: {"code", "trace"} from the steps (UTF-8 JSON) and their (event, func_name).
+def trace_parts(steps, events, outcome, source, limits):
+    """The response body, {"code", "trace"}, as body.py's parts, from the steps (UTF-8 JSON) and
+    their (event, func_name).
 
     As pg_logger ends a trace: a program that did not compile is one
     `uncaught_exception` step; a `return` from the module right after an
@@ -435,7 +437,11 @@ def finish_trace(steps, events, outcome, source, limits):
         steps.append(encode(ending).encode("utf-8"))
     elif len(events) >= 2 and events[-2][0] == "exception" and events[-1] == ("return", "<module>"):
         steps.pop()
-    return b'{"code":%s,"trace":[%s]}' % (encode(source).encode("utf-8"), b",".join(steps))
+    return head(source), steps, b"]}"
+
+
+def head(source):
+    return b'{"code":%s,"trace":[' % encode(source).encode("utf-8")
 
 
 class PythonTutorWriter:
@@ -472,7 +478,7 @@ class PythonTutorWriter:
         self._stdout.append(text)
 
     def finish(self, outcome, stdout):
-        return finish_trace(self._texts, self._events, outcome, self._source, self._limits)
+        return joined(*trace_parts(self._texts, self._events, outcome, self._source, self._limits))
 
 
 class StreamedPythonTutor(StreamedSteps, PythonTutorWriter):
@@ -487,7 +493,7 @@ class PythonTutorReply(StepsReply):
     """Python Tutor's trace; its end needs each step's event and function name."""
 
     def __init__(self, limits, source, encoding="full", options=None):
-        super().__init__(limits)
+        super().__init__(limits, head(source))
         self._source = source
         self._events = []
 
@@ -497,8 +503,8 @@ class PythonTutorReply(StepsReply):
         self._events.append((step["event"], step["func_name"]))
         return True
 
-    def finish(self, ending):
-        return finish_trace(self._steps, self._events, self._outcome(ending), self._source, self._limits)
+    def _parts(self, ending):
+        return trace_parts(self._steps, self._events, self._outcome(ending), self._source, self._limits)
 
 
 _PYTHONTUTOR_FIELDS = {"line": int, "event": str, "func_name": str, "globals": dict, "ordered_globals": list,

@@ -40,19 +40,13 @@ def _escape_surrogates(text):
     return _SURROGATE.sub(lambda match: "\\u%04x" % ord(match.group()), text)
 
 
-def assemble(steps, outcome, stdout, limits, encoding="full"):
-    """The record's bytes from its steps, already UTF-8 JSON, and the rest.
+def record_parts(steps, outcome, stdout, limits, encoding="full"):
+    """The record as body.py's parts: its head, its steps (already UTF-8 JSON), its tail."""
+    return record_head(encoding), steps, _tail(outcome, stdout, limits)
 
-    One join, so a big record is held twice at most: as its steps, then whole.
-    """
-    head = b'{"encoding":"delta","steps":[' if encoding == "delta" else b'{"steps":['
-    parts = [head]
-    for step in steps:
-        parts += (step, b",")
-    if steps:
-        parts.pop()
-    parts.append(_tail(outcome, stdout, limits))
-    return b"".join(parts)
+
+def record_head(encoding):
+    return b'{"encoding":"delta","steps":[' if encoding == "delta" else b'{"steps":['
 
 
 class Step:
@@ -139,7 +133,7 @@ class RecordWriter:
         buffer.budget = limits.record_bytes - _TAIL_RESERVE
         buffer.separator, buffer.opener, buffer.closer = b",", b"", b""
         buffer.delta = encoding == "delta"
-        buffer.write(b'{"encoding":"delta","steps":[' if encoding == "delta" else b'{"steps":[')
+        buffer.write(record_head(encoding))
         # buffer.last: (step, the step before it, its stdout, where it starts): trailing output may join it
         self._stdout = []
 

@@ -4,13 +4,15 @@ The child is the program's process: whatever it sends may be forged. A
 format's reply (formats.py names each one) takes the step lines that
 speedups.step_lines found to be whole, strict JSON, checks each step's
 shape, keeps what its `finish` needs, and takes one end line; `finish`
-assembles the response body, also for a reply cut short.
+assembles the response body, also for a reply cut short: joined, or
+gzip-compressed as the steps came (body.py) where the client takes gzip.
 """
 
 import json
 
+from .body import GzipStream, joined
 from .outcome import stopped
-from .record import assemble, encode
+from .record import encode, record_head, record_parts
 
 _EVENTS = {"call", "line", "return", "exception"}
 _STATUSES = {"ok", "exception", "syntax_error", "step_limit", "time_limit", "memory_limit",
@@ -31,17 +33,30 @@ class StepsReply:
     step lines that the format's `_accept(step)` takes (keeping what its
     `finish` needs), then one end line."""
 
-    def __init__(self, limits):
+    def __init__(self, limits, head):
         self._limits = limits
+        self._head = head  # the body's bytes before its first step
         self._steps = []  # each step's JSON bytes, as the child sent them
         self._tail = None
+        self._gzip = None
+
+    def compress_as_it_comes(self):
+        """Make `finish` return the body gzip-compressed, most of it while the child still traces."""
+        self._gzip = GzipStream(self._head)
 
     def add_steps(self, texts, steps):
         """Steps whose lines are whole JSON (speedups.step_lines): None, or "invalid"."""
         if not all(map(self._accept, steps)):
             return "invalid"
         self._steps += texts
+        if self._gzip is not None:
+            self._gzip.feed(self._steps)
         return None
+
+    def finish(self, ending):
+        """The response body: how the reading of the reply ended is `ending` (sandbox._read_reply)."""
+        parts = self._parts(ending)
+        return joined(*parts) if self._gzip is None else self._gzip.finish(*parts)
 
     def add(self, line):
         """Any other line: "end" for a valid end line, else "invalid"."""
@@ -59,7 +74,7 @@ class RecordReply(StepsReply):
     """The record's steps; output written after the last one joins it."""
 
     def __init__(self, limits, encoding):
-        super().__init__(limits)
+        super().__init__(limits, record_head(encoding))
         self._encoding = encoding
         self._stdout = []
 
@@ -70,14 +85,14 @@ class RecordReply(StepsReply):
             self._stdout.append(step["stdout"])
         return True
 
-    def finish(self, ending):
+    def _parts(self, ending):
         steps, shown = self._steps, "".join(self._stdout)
         output = self._tail["stdout"] if ending == "end" else shown
         if output != shown and output.startswith(shown) and steps:
             last_step = json.loads(steps[-1])
             last_step["stdout"] = last_step.get("stdout", "") + output[len(shown):]
             steps[-1] = encode(last_step).encode("utf-8")
-        return assemble(steps, self._outcome(ending), output, self._limits, self._encoding)
+        return record_parts(steps, self._outcome(ending), output, self._limits, self._encoding)
 
 
 def cut_short(ending, limits, steps):

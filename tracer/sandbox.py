@@ -144,8 +144,9 @@ class Sandbox:
 
     # -- one run
 
-    def run(self, source, input_text, steps, encoding="full", format="record", options=None):
-        """The response body for one program, traced in its own child."""
+    def run(self, source, input_text, steps, encoding="full", format="record", options=None, gzip=False):
+        """The response body for one program, traced in its own child; with `gzip`, gzip-compressed
+        (as the steps come, while the child still traces)."""
         limits = limits_for(steps)
         options = options or {}
         request = {"source": source, "input": input_text, "limits": limits.as_record(),
@@ -155,6 +156,8 @@ class Sandbox:
             # child ever started on it, so it is handed over once more.
             for _ in range(2):
                 reply = FORMATS[format].reply(limits, source, encoding, options)
+                if gzip:
+                    reply.compress_as_it_comes()
                 # from here, not from the request's arrival: time spent waiting for a
                 # slot is not the program's
                 deadline = time.monotonic() + limits.time_seconds + _GRACE_SECONDS

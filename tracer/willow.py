@@ -22,6 +22,7 @@ import enum
 
 from .objects import (TypeLayout, attributes, dict_items, exception_args, int_repr, is_plain_argument,
                       is_program_class, short_repr, tuple_items, type_name)
+from .body import joined
 from .record import StreamedSteps, encode
 from .reply import StepsReply
 
@@ -199,14 +200,18 @@ def _willow_traceback(text):
     return text if text.endswith("\n") else text + "\n"
 
 
-def finish_trace(steps, shown, outcome, stdout, limits):
-    """The response body from the snapshot steps (UTF-8 JSON), what they printed, and how the run ended."""
+HEAD = b'{"steps":['
+
+
+def trace_parts(steps, shown, outcome, stdout, limits):
+    """The response body as body.py's parts, from the snapshot steps (UTF-8 JSON), what they
+    printed, and how the run ended."""
     leftover = stdout[len(shown):] if stdout.startswith(shown) else ""
     ending = ending_step(outcome, limits, leftover)
     parts = list(steps)
     if ending is not None:
         parts.append(encode(ending).encode("utf-8"))
-    return b'{"steps":[%s]}' % b",".join(parts)
+    return HEAD, parts, b"]}"
 
 
 class WillowWriter:
@@ -241,7 +246,7 @@ class WillowWriter:
         self._stdout.append(text)
 
     def finish(self, outcome, stdout):
-        return finish_trace(self._texts, "".join(self._shown), outcome, stdout, self._limits)
+        return joined(*trace_parts(self._texts, "".join(self._shown), outcome, stdout, self._limits))
 
 
 class StreamedWillow(StreamedSteps, WillowWriter):
@@ -256,7 +261,7 @@ class WillowReply(StepsReply):
     """willow's trace from the child's lines: each step a snapshot of the right shape."""
 
     def __init__(self, limits, source, encoding="full", options=None):
-        super().__init__(limits)
+        super().__init__(limits, HEAD)
         self._shown = []
 
     def _accept(self, step):
@@ -268,7 +273,7 @@ class WillowReply(StepsReply):
         self._shown.append(step["print"])
         return True
 
-    def finish(self, ending):
+    def _parts(self, ending):
         shown = "".join(self._shown)
         stdout = self._tail["stdout"] if ending == "end" else shown
-        return finish_trace(self._steps, shown, self._outcome(ending), stdout, self._limits)
+        return trace_parts(self._steps, shown, self._outcome(ending), stdout, self._limits)

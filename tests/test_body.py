@@ -1,0 +1,66 @@
+"""The response body compressed as the child's steps come (tracer/body.py) is the identity
+body, gzip-encoded: for every format, a last step changed or dropped at the end, a run cut short."""
+
+import gzip
+import random
+
+import pytest
+
+from tracer.body import GzipStream, joined
+from tracer.sandbox import Sandbox
+
+
+def _steps(count, generator):
+    return [b'{"n":%d,"pad":"%s"}' % (n, b"x" * generator.randrange(200)) for n in range(count)]
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 7, 300])
+def test_fed_in_any_chunks_it_decodes_to_the_joined_body(count):
+    generator = random.Random(count)
+    head, tail = b'{"steps":[', b'],"end":true}'
+    steps = _steps(count, generator)
+    for ending in ("same", "last changed", "last dropped", "all dropped", "head changed"):
+        stream = GzipStream(head)
+        taken = []
+        while len(taken) < len(steps):
+            taken += steps[len(taken):len(taken) + generator.randint(1, 40)]
+            stream.feed(taken)
+        final, final_head = list(taken), head
+        if ending == "last changed" and final:
+            final[-1] = final[-1][:-1] + b',"stdout":"late"}'
+        elif ending == "last dropped" and final:
+            final.pop()
+        elif ending == "all dropped":
+            final = []
+        elif ending == "head changed":
+            final_head = b'{"trace":['
+        assert gzip.decompress(stream.finish(final_head, final, tail)) == joined(final_head, final, tail), ending
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    sandbox = Sandbox()
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+PROGRAMS = [
+    # a step limit cuts it short
+    ("xs = []\nfor i in range(500):\n    xs.append(i * i)\n", 300),
+    # an uncaught exception (Python Tutor drops the module's return after it)
+    ("def f(x):\n    return 1 / x\nvalues = [f(n) for n in range(3, -1, -1)]\n", 200),
+    # output written after the last step (the record adds it to that step)
+    ("import sys\nprint('start')\nsys.exit('the end')\n", 100),
+    ("", 10),
+]
+
+
+@pytest.mark.parametrize("format", ["record", "willow", "pythontutor"])
+@pytest.mark.parametrize("source, steps", PROGRAMS)
+def test_a_trace_compressed_as_it_comes_is_the_identity_body_gzipped(sandbox, format, source, steps):
+    for encoding in (["full", "delta"] if format == "record" else ["full"]):
+        plain = sandbox.run(source, "", steps, encoding, format)
+        packed = sandbox.run(source, "", steps, encoding, format, gzip=True)
+        assert packed[:2] == b"\x1f\x8b"
+        assert gzip.decompress(packed) == plain, (format, encoding)
