@@ -103,3 +103,13 @@ def run(source, input="", steps=tracer.DEFAULT_STEPS):
 @pytest.fixture
 def traced():
     return run
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    """A fork server started for the module's tests, checked by its canary."""
+    from tracer.sandbox import Sandbox
+    sandbox = Sandbox()
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()

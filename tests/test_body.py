@@ -7,7 +7,6 @@ import random
 import pytest
 
 from tracer.body import GzipStream, joined
-from tracer.sandbox import Sandbox
 
 
 def _steps(count, generator):
@@ -35,14 +34,6 @@ def test_fed_in_any_chunks_it_decodes_to_the_joined_body(count):
         elif ending == "head changed":
             final_head = b'{"trace":['
         assert gzip.decompress(stream.finish(final_head, final, tail)) == joined(final_head, final, tail), ending
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    sandbox = Sandbox()
-    sandbox.start()
-    yield sandbox
-    sandbox.stop()
 
 
 PROGRAMS = [

@@ -13,7 +13,6 @@ import pytest
 from tests import environments
 from tests.security.test_hostile_programs import ESCAPE
 from tracer.canary import REQUIRED, stand_ins
-from tracer.sandbox import Sandbox
 
 # Run inside the child, untraced (exec'd from a function the tracer does not see,
 # so no step limit applies): what each layer looks like from there.
@@ -69,14 +68,6 @@ namespace = {"HOST_PATHS": HOST_PATHS, "__builtins__": real_sys.modules["builtin
 real_sys.modules["builtins"].exec(probe_source, namespace)
 print(namespace["facts_json"])
 '''
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    sandbox = Sandbox()
-    sandbox.start()
-    yield sandbox
-    sandbox.stop()
 
 
 @pytest.fixture(scope="module")
