@@ -129,6 +129,34 @@ def test_objects_the_program_lets_go_of_are_not_held():
     assert len(ids) == 2000  # a new list each time: a new id, never one a dead list had
 
 
+def _rendered_outcome(format, body):
+    """(output, the ids the variable x had, the last step) of a willow or Python Tutor body."""
+    if format == "willow":
+        steps = [step for step in body["steps"] if "snapshot" in step]
+        output = "".join(step["print"] for step in body["steps"])
+        ids = {member["value"][0] for step in steps for member in step["snapshot"]["stack"][0]["members"]
+               if member["key"] == "x" and isinstance(member["value"], list)}
+        return output, ids, body["steps"][-1]
+    steps = body["trace"]
+    ids = {step["globals"]["x"][1] for step in steps if "x" in step.get("globals", {})}
+    return steps[-1].get("stdout"), ids, steps[-1]
+
+
+@pytest.mark.parametrize("format", ["willow", "pythontutor"])
+def test_the_rendered_formats_hold_no_object_the_program_let_go_of(format, tmp_path):
+    """Python Tutor's and willow's heap ids, as the record's: 40 boxes of 8 MB built and
+    dropped (320 MB if each one shown were held: memory_limit) run to the end, each with an
+    id of its own; a finalizer's output comes as the program lets go, as untraced."""
+    source = ("class Box:\n    __slots__ = ('data',)\nfor i in range(40):\n    x = Box()\n"
+              "    x.data = bytes(8_000_000)\n    y = [x]\nprint('done')\n")
+    output, ids, last = _rendered_outcome(format, json.loads(main._sandbox().run(source, "", 1000, "full", format)))
+    assert output == "done\n", last
+    assert len(ids) == 40
+    source = PROGRAMS["finalizers_of_a_chain_in_order"]
+    output, _, last = _rendered_outcome(format, json.loads(main._sandbox().run(source, "", 1000, "full", format)))
+    assert output == untraced(source, tmp_path)[0], last
+
+
 def test_a_list_hidden_while_one_object_holds_it_keeps_its_id():
     """A list cannot be weakly referenced: the tracer holds it while anything else does."""
     record = tracer.trace("import functools\ndata = [1, 2]\np = functools.partial(len, data)\ndel data\n"

@@ -20,6 +20,7 @@ import math
 import types
 
 from .body import joined
+from .heap_ids import HeapIds
 from .record import StreamedSteps, encode
 from .reply import StepsReply
 from .objects import (attributes, dict_items, exception_message, is_program_class, type_bases, type_dict, type_mro,
@@ -71,18 +72,23 @@ def _own_str(cls):
 
 
 class HeapEncoder:
-    """pg_encoder's value and heap encoding, with small ids that are never reused."""
+    """pg_encoder's value and heap encoding, with small ids that are never reused (heap_ids.py)."""
 
     def __init__(self, parent_of, heap_primitives=False):
         self._parent_of = parent_of
         self._heap_primitives = heap_primitives  # Python Tutor's option: numbers, strings, ... drawn as objects too
-        self._ids = {}
-        self._alive = []
+        self._ids = HeapIds(first_id=1)
         self.lambda_codes_by_line = {}  # first line -> lambda code objects, in the order seen
         self.heap = {}
 
     def reset(self):
+        """Before a step's heap is made."""
+        self._ids.start_step()
         self.heap = {}
+
+    def done(self):
+        """After a step's heap is made: what the last step showed and this one does not is let go."""
+        self._ids.end_step()
 
     def value(self, value, with_parent=True):
         """The encoded value; every heap object it reaches is encoded into `heap` too.
@@ -102,11 +108,7 @@ class HeapEncoder:
     def _reference(self, value, with_parent, children):
         if id(type(value)) in _PRIMITIVES and not self._heap_primitives:
             return _encode_primitive(value)
-        key = id(value)
-        small_id = self._ids.get(key)
-        if small_id is None:
-            small_id = self._ids[key] = len(self._alive) + 1
-            self._alive.append(value)
+        small_id = self._ids.id_of(value)
         if small_id not in self.heap:
             encoded = self.heap[small_id] = []
             children.append((value, encoded, with_parent))
@@ -274,6 +276,11 @@ class PythonTutorRenderer:
                 "globals": encoded_globals,
                 "ordered_globals": [name for name in self._globals_order if name in encoded_globals],
                 "stack_to_render": stack, "heap": self._encoder.heap}
+        self._encoder.done()
+        if event == "return" and frame not in self._parents and frame not in self._zombies:
+            # never shown again: its frame (which holds its locals) is not held past its return
+            self._frame_ids.pop(frame, None)
+            self._returned.pop(frame, None)
         if event == "exception":
             step["exception_msg"] = type_name(arg[0]) + ": " + exception_message(arg[1])
         previous_line, self._previous_line = self._previous_line, step["line"]

@@ -7,13 +7,12 @@ the object (hashing a class calls its metaclass's `__hash__`).
 
 import collections
 import enum
-import functools
 import itertools
 import math
 import sys
 import types
-import weakref
 
+from .heap_ids import forget_dead, watch
 from .speedups import EncoderCore, dict_version, same_items, same_objects, settle_heap
 from .record import encode, encode_string
 from .objects import (SCALAR_REPRS, SCALAR_TYPES, TypeLayout, bytes_repr, clip, dict_get, dict_items, exception_args,
@@ -295,24 +294,12 @@ class HeapEncoder(_Core):
 
     def _watch(self, heap_id, obj):
         """Keep obj's id while it lives, without holding it: False where it cannot be weakly referenced."""
-        if heap_id in self._watched:
-            return True
-        try:
-            # the callback is C (no frame, no event): the death is noted for forget_dead
-            self._watched[heap_id] = (id(obj), weakref.ref(obj, functools.partial(self._deaths.__setitem__, heap_id)))
-        except TypeError:
-            return False
-        return True
+        return watch(self._watched, self._deaths, heap_id, obj)
 
     def forget_dead(self):
         """Drop the ids of watched objects that died since the last snapshot, before
         this one gives any: another object may have their address now."""
-        ids, watched, deaths = self._ids, self._watched, self._deaths
-        for heap_id in list(deaths):
-            del deaths[heap_id]
-            address, _ = watched.pop(heap_id)
-            if ids.get(address) == heap_id:
-                del ids[address]
+        forget_dead(self._ids, self._watched, self._deaths)
 
     def release_all(self):
         """Let go of every object: the program has ended, and its finalizers are to run."""

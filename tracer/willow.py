@@ -23,6 +23,7 @@ import enum
 from .objects import (TypeLayout, attributes, dict_items, exception_args, int_repr, is_plain_argument,
                       is_program_class, short_repr, tuple_items, type_name)
 from .body import joined
+from .heap_ids import HeapIds
 from .record import StreamedSteps, encode
 from .reply import StepsReply
 
@@ -60,14 +61,12 @@ def _exception_repr(error):
 class _Heap:
     """One snapshot's heap; ids are the trace's, given in the order objects are first met, never reused.
 
-    Objects shown once are kept alive with their id (as Python Tutor's
-    encoder does), so a later object cannot take a dead one's address and
-    with it its id.
+    An object keeps its id while it lives (heap_ids.py), so a later object cannot
+    take a dead one's address and with it its id.
     """
 
-    def __init__(self, ids, alive):
+    def __init__(self, ids):
         self._ids = ids
-        self._alive = alive
         self.objects = {}
 
     def value(self, value):
@@ -110,11 +109,7 @@ class _Heap:
         kind = self._kind(value, cls)
         if kind is None:
             return _type_repr(cls)
-        key = id(value)
-        heap_id = self._ids.get(key)
-        if heap_id is None:
-            heap_id = self._ids[key] = len(self._alive)
-            self._alive.append(value)
+        heap_id = self._ids.id_of(value)
         if heap_id not in self.objects:
             category, pairs = kind
             members = []
@@ -151,11 +146,11 @@ class WillowRenderer:
     def __init__(self, module_code, globals_hidden, source, options=None):
         self._module_code = module_code
         self._hidden = globals_hidden
-        self._ids = {}
-        self._alive = []
+        self._ids = HeapIds(first_id=0)
 
     def render(self, frame, event, arg, chain, yielded=False):
-        heap = _Heap(self._ids, self._alive)
+        self._ids.start_step()
+        heap = _Heap(self._ids)
         stack = []
         for shown, _ in chain:
             is_module = shown.f_code is self._module_code
@@ -168,6 +163,7 @@ class WillowRenderer:
             top.append({"key": "#return#", "value": heap.value(arg)})
         elif event == "exception":
             top.append({"key": "#exception#", "value": _exception_repr(arg[1])})
+        self._ids.end_step()
         return {"snapshot": {"event": event, "stack": stack, "heap": heap.objects}}
 
 

@@ -1,0 +1,95 @@
+"""Heap ids for the rendered formats (Python Tutor's, willow's): given once per object and
+never reused, without holding every object a step ever showed.
+
+The record's encoder (snapshot.HeapEncoder.release) does the same with its text
+caches; the policy is its: an object is held while the last step shows it. Once
+none does, one that can be weakly referenced is watched, keeping its id while it
+lives (it may be shown again) and losing it as it dies; one that cannot (a list,
+a dict, a tuple) is let go with its id where the tracer's reference was its last,
+else held on, id and all, until a later sweep finds it so. Those let go die in the
+order they were first shown, as CPython's would once the program let go of them.
+"""
+
+import functools
+import sys
+import weakref
+
+_SWEEP_SLACK = 32
+
+
+class HeapIds:
+    def __init__(self, first_id):
+        self._next_id = first_id
+        self._ids = {}  # id(obj) -> heap id
+        self._held = {}  # heap id -> obj, for those a step shows or that cannot be watched and live on
+        self._shown = {}  # heap id -> None, in the order the step being made shows them
+        self._last_shown = {}
+        self._hidden = {}  # heap id -> None: held, not shown, not watchable
+        self._sweep_at = _SWEEP_SLACK
+        self._watched = {}  # heap id -> (address, weak reference), while it lives
+        self._deaths = {}  # heap id -> weak reference, of the watched that died since the last step
+
+    def id_of(self, obj):
+        """obj's heap id, given now if it has none; obj is held while steps show it."""
+        address = id(obj)
+        heap_id = self._ids.get(address)
+        if heap_id is None:
+            heap_id = self._ids[address] = self._next_id
+            self._next_id += 1
+        self._held[heap_id] = obj
+        self._hidden.pop(heap_id, None)
+        self._shown[heap_id] = None
+        return heap_id
+
+    def start_step(self):
+        """Before a step gives any id: the ids of the watched that died are free again."""
+        forget_dead(self._ids, self._watched, self._deaths)
+
+    def end_step(self):
+        """As a step's heap is done: let go of what the last step showed and this one does not
+        (the finalizers of what only the tracer held run here, their output this step's)."""
+        shown, held, hidden = self._shown, self._held, self._hidden
+        vanished = [heap_id for heap_id in self._last_shown if heap_id not in shown]
+        self._last_shown, self._shown = shown, {}
+        if len(hidden) > self._sweep_at:
+            vanished += hidden
+            hidden.clear()
+        obj = None
+        for heap_id in vanished:
+            obj = held.pop(heap_id)
+            if self._watch(heap_id, obj):
+                continue
+            # its entry gone: `obj` here and getrefcount's argument are the tracer's only ones
+            if sys.getrefcount(obj) <= 2:
+                del self._ids[id(obj)]
+            else:
+                held[heap_id] = obj
+                hidden[heap_id] = None
+            obj = None
+        self._sweep_at = 2 * len(hidden) + _SWEEP_SLACK
+
+    def _watch(self, heap_id, obj):
+        return watch(self._watched, self._deaths, heap_id, obj)
+
+
+def watch(watched, deaths, heap_id, obj):
+    """Keep obj's id while it lives without holding it (in `watched`, its death noted in
+    `deaths`): False where it cannot be weakly referenced."""
+    if heap_id in watched:
+        return True
+    try:
+        # the callback is C (no frame, no event): the death is noted for forget_dead
+        watched[heap_id] = (id(obj), weakref.ref(obj, functools.partial(deaths.__setitem__, heap_id)))
+    except TypeError:
+        return False
+    return True
+
+
+def forget_dead(ids, watched, deaths):
+    """Drop the ids (`ids`: address -> heap id) of the watched that died since this was last
+    called, before any id is given: another object may have their address now."""
+    for heap_id in list(deaths):
+        del deaths[heap_id]
+        address, _ = watched.pop(heap_id)
+        if ids.get(address) == heap_id:
+            del ids[address]
