@@ -11,7 +11,7 @@ from pathlib import Path
 import flask
 
 from tracer import kernel
-from tracer.body import ENCODINGS, compressed
+from tracer.content_encoding import ENCODINGS, compressed
 from tracer.request import (MAX_BODY_BYTES, RequestError, is_pythontutor_endpoint, parse_body, parse_pythontutor_query,
                             too_large)
 from tracer.sandbox import Sandbox, SandboxUnavailable
@@ -46,7 +46,7 @@ _COMPRESS_FROM = 1024  # bytes: below this the encoding's own header and the wor
 
 
 def _content_encoding(request):
-    """The encoding of body.ENCODINGS the client takes best (its q-values first), or None."""
+    """The encoding of content_encoding.ENCODINGS the client takes best (its q-values first), or None."""
     return request.accept_encodings.best_match(ENCODINGS)
 
 

@@ -3,6 +3,9 @@ body, gzip-encoded: for every format, a last step changed or dropped at the end,
 
 import gzip
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +58,11 @@ def test_a_trace_compressed_as_it_comes_is_the_identity_body_gzipped(sandbox, fo
         packed = sandbox.run(source, "", steps, encoding, format, gzip=True)
         assert packed[:2] == b"\x1f\x8b"
         assert gzip.decompress(packed) == plain, (format, encoding)
+
+
+def test_the_fork_server_never_loads_the_compression_libraries():
+    """The children run the program: they hold no more code than tracing needs."""
+    probe = "import sys, tracer.forkserver\nprint(sorted({'zstandard', 'brotli', '_brotli'} & set(sys.modules)))\n"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parent.parent).stdout
+    assert loaded == "[]\n"

@@ -1,11 +1,6 @@
-"""Response bodies compressed, and a trace's body (a head, steps joined by commas, and
-a tail) joined whole or gzip-compressed while the steps still come from the child.
-
-A client is answered in the first encoding of ENCODINGS that it takes. A
-1000-step record (730 KB) takes, on this project's bench machine: zstd
-(level 3) 0.22 ms, 84x smaller; brotli (quality 3) 1.1 ms, 91x; gzip (level
-6) 2.7 ms, 81x, where level 1 is twice as fast but the record only 41x
-smaller, and on a school's network the bytes cost more than the milliseconds.
+"""A trace's response body (a head, steps joined by commas, and a tail), joined whole or
+gzip-compressed while the steps still come from the child (content_encoding.py has
+the other encodings, and why gzip is the one compressed so).
 
 Every format's body has that shape (record.record_parts, willow.trace_parts,
 pythontutor.trace_parts). Gzip costs about 3 ms for a 1000-step record
@@ -20,24 +15,8 @@ very ones compressed; where they do not, the body is compressed again whole.
 import operator
 import zlib
 
-import brotli
-import zstandard
-
-ENCODINGS = ("zstd", "br", "gzip")  # the client's choice first; among equals, the fastest
 GZIP_LEVEL = 6
 _GZIP_WINDOW = 16 + zlib.MAX_WBITS  # zlib's gzip container: header (mtime 0), deflate, crc32, size
-_ZSTD_LEVEL = 3
-_BROTLI_QUALITY = 3
-
-
-def compressed(data, encoding):
-    """`data` in `encoding`, one of ENCODINGS."""
-    if encoding == "zstd":
-        # a compressor per call: one may not be used by two threads at once
-        return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(data)
-    if encoding == "br":
-        return brotli.compress(data, quality=_BROTLI_QUALITY)
-    return gzip_whole(data)
 
 
 def joined(head, steps, tail):
