@@ -7,7 +7,7 @@ none does, one that can be weakly referenced is watched, keeping its id while it
 lives (it may be shown again) and losing it as it dies; one that cannot (a list,
 a dict, a tuple) is let go with its id where the tracer's reference was its last,
 else held on, id and all, until a later sweep finds it so. Those let go die in the
-order they were first shown, as CPython's would once the program let go of them.
+order the last step showed them (a container before what it holds).
 """
 
 import functools
