@@ -20,7 +20,13 @@ _GZIP_WINDOW = 16 + zlib.MAX_WBITS  # zlib's gzip container: header (mtime 0), d
 
 
 def joined(head, steps, tail):
-    return b"".join((head, b",".join(steps), tail))
+    """One join, so a big body is held twice at most: as its steps, then whole."""
+    if not steps:
+        return head + tail
+    parts = [b","] * (2 * len(steps) + 1)
+    parts[0], parts[-1] = head, tail
+    parts[1:-1:2] = steps
+    return b"".join(parts)
 
 
 def gzip_whole(data):
