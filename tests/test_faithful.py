@@ -146,7 +146,8 @@ def _rendered_outcome(format, body):
 def test_the_rendered_formats_hold_no_object_the_program_let_go_of(format, tmp_path):
     """Python Tutor's and willow's heap ids, as the record's: 40 boxes of 8 MB built and
     dropped (320 MB if each one shown were held: memory_limit) run to the end, each with an
-    id of its own; a finalizer's output comes as the program lets go, as untraced."""
+    id of its own; a finalizer's output comes as the program lets go, as untraced; what
+    something else held when no step showed it any more is let go once that goes."""
     source = ("class Box:\n    __slots__ = ('data',)\nfor i in range(40):\n    x = Box()\n"
               "    x.data = bytes(8_000_000)\n    y = [x]\nprint('done')\n")
     output, ids, last = _rendered_outcome(format, json.loads(main._sandbox().run(source, "", 1000, "full", format)))
@@ -155,6 +156,13 @@ def test_the_rendered_formats_hold_no_object_the_program_let_go_of(format, tmp_p
     source = PROGRAMS["finalizers_of_a_chain_in_order"]
     output, _, last = _rendered_outcome(format, json.loads(main._sandbox().run(source, "", 1000, "full", format)))
     assert output == untraced(source, tmp_path)[0], last
+    # held on while an object no step shows (a partial) holds them, then let go by a sweep: 100 boxes of
+    # 2 MB (200 MB if every one were held to the end: memory_limit)
+    source = ("import functools\nclass Box:\n    __slots__ = ('data',)\nfor i in range(100):\n    x = Box()\n"
+              "    x.data = bytes(2_000_000)\n    f = functools.partial(len, [x])\nprint('done')\n")
+    output, ids, last = _rendered_outcome(format, json.loads(main._sandbox().run(source, "", 2000, "full", format)))
+    assert output == "done\n", last
+    assert len(ids) == 100
 
 
 def test_a_list_hidden_while_one_object_holds_it_keeps_its_id():

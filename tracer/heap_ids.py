@@ -21,11 +21,10 @@ class HeapIds:
     def __init__(self, first_id):
         self._next_id = first_id
         self._ids = {}  # id(obj) -> heap id
-        self._held = {}  # heap id -> obj, for those a step shows or that cannot be watched and live on
+        self._held = {}  # heap id -> obj: those the last step showed, and those not watchable that live on
         self._shown = {}  # heap id -> None, in the order the step being made shows them
         self._last_shown = {}
-        self._hidden = {}  # heap id -> None: held, not shown, not watchable
-        self._sweep_at = _SWEEP_SLACK
+        self._sweep_at = _SWEEP_SLACK  # held but not shown, past which end_step looks at them all
         self._watched = {}  # heap id -> (address, weak reference), while it lives
         self._deaths = {}  # heap id -> weak reference, of the watched that died since the last step
 
@@ -37,7 +36,6 @@ class HeapIds:
             heap_id = self._ids[address] = self._next_id
             self._next_id += 1
         self._held[heap_id] = obj
-        self._hidden.pop(heap_id, None)
         self._shown[heap_id] = None
         return heap_id
 
@@ -48,12 +46,11 @@ class HeapIds:
     def end_step(self):
         """As a step's heap is done: let go of what the last step showed and this one does not
         (the finalizers of what only the tracer held run here, their output this step's)."""
-        shown, held, hidden = self._shown, self._held, self._hidden
-        vanished = [heap_id for heap_id in self._last_shown if heap_id not in shown]
+        shown, held = self._shown, self._held
+        sweep = len(held) - len(shown) > self._sweep_at
+        # a sweep: also those held on before, which the program may have let go of since
+        vanished = [heap_id for heap_id in (held if sweep else self._last_shown) if heap_id not in shown]
         self._last_shown, self._shown = shown, {}
-        if len(hidden) > self._sweep_at:
-            vanished += hidden
-            hidden.clear()
         obj = None
         for heap_id in vanished:
             obj = held.pop(heap_id)
@@ -64,9 +61,9 @@ class HeapIds:
                 del self._ids[id(obj)]
             else:
                 held[heap_id] = obj
-                hidden[heap_id] = None
             obj = None
-        self._sweep_at = 2 * len(hidden) + _SWEEP_SLACK
+        if sweep:
+            self._sweep_at = 2 * (len(held) - len(shown)) + _SWEEP_SLACK
 
     def _watch(self, heap_id, obj):
         return watch(self._watched, self._deaths, heap_id, obj)
