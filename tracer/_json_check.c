@@ -187,29 +187,43 @@ string_units(Scan *scan, Py_UCS4 *units)
     }
 }
 
-/* A string; scan->at is past its opening quote. Built into *out (a str) if out. */
+/* Where the run of plain ASCII from scan->at ends: most strings are one run, to the quote. */
+static inline const unsigned char *
+plain_run(const Scan *scan)
+{
+    const unsigned char *at = scan->at;
+    while (at < scan->end && PLAIN[*at])
+        at++;
+    return at;
+}
+
+/* A string checked, not built; scan->at is past its opening quote. */
+static inline int
+skip_string(Scan *scan)
+{
+    const unsigned char *at = plain_run(scan);
+    if (at < scan->end && *at == '"') {
+        scan->at = at + 1;
+        return OK;
+    }
+    scan->at = at;
+    return string_units(scan, NULL) < 0 ? MALFORMED : OK;
+}
+
+/* A string built into *out (a str); scan->at is past its opening quote. */
 static int
 string(Scan *scan, PyObject **out)
 {
     const unsigned char *start = scan->at;
-    /* most strings are plain ASCII: a run of them in a tight loop */
-    const unsigned char *at = scan->at, *end = scan->end;
-    while (at < end && PLAIN[*at])
-        at++;
-    if (at < end && *at == '"') {
+    const unsigned char *at = plain_run(scan);
+    if (at < scan->end && *at == '"') {  /* plain ASCII */
         scan->at = at + 1;
-        if (out == NULL)
-            return OK;
         *out = PyUnicode_DecodeASCII((const char *)start, at - start, NULL);
         return *out == NULL ? FAILED : OK;
     }
-    if (out == NULL)
-        scan->at = at;  /* the rest character by character, from where the run stopped */
     Py_ssize_t count = string_units(scan, NULL);
     if (count < 0)
         return MALFORMED;
-    if (out == NULL)
-        return OK;
     Py_UCS4 *units = PyMem_Malloc(sizeof(Py_UCS4) * (size_t)(count + 1));
     if (units == NULL) {
         PyErr_NoMemory();
@@ -328,7 +342,7 @@ object(Scan *scan, int depth, int levels, PyObject **out)
             break;
         }
         scan->at++;
-        status = string(scan, members ? &key : NULL);
+        status = members ? string(scan, &key) : skip_string(scan);
         if (status != OK)
             break;
         skip_space(scan);
@@ -378,21 +392,6 @@ array(Scan *scan, int depth, int levels, PyObject **out)
             break;
     }
     return finish_container(status, result, out);
-}
-
-/* string(scan, NULL) with its plain ASCII run inline. */
-static inline int
-skip_string(Scan *scan)
-{
-    const unsigned char *at = scan->at, *end = scan->end;
-    while (at < end && PLAIN[*at])
-        at++;
-    if (at < end && *at == '"') {
-        scan->at = at + 1;
-        return OK;
-    }
-    scan->at = at;
-    return string_units(scan, NULL) < 0 ? MALFORMED : OK;
 }
 
 /* A value that is checked but not built, after optional whitespace: the same
