@@ -66,3 +66,12 @@ def test_the_fork_server_never_loads_the_compression_libraries():
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parent.parent).stdout
     assert loaded == "[]\n"
+
+
+def test_a_reply_cut_short_by_the_parent_is_the_identity_body_gzipped(sandbox, monkeypatch):
+    """Killed at the deadline while stuck in C: the steps that came, then the parent's outcome."""
+    monkeypatch.setenv("TRACER_TIME_SECONDS", "1")
+    source = "a = 1\nb = [a] * 3\nx = 10 ** 10 ** 8\n"
+    plain = sandbox.run(source, "", 100)
+    assert b'"time_limit"' in plain
+    assert gzip.decompress(sandbox.run(source, "", 100, gzip=True)) == plain
