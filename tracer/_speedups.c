@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "_json_check.h"
+#include "_collector.h"
 
 /* interned at import */
 static PyObject *text_true, *text_false, *text_null, *text_comma, *text_qualname, *text_open_brace,
@@ -38,6 +39,7 @@ static PyObject *text_true, *text_false, *text_null, *text_comma, *text_qualname
 #include "c/record.c"
 #include "c/frames.c"
 #include "c/trace.c"
+#include "c/gc_neutral.c"
 
 static PyMethodDef methods[] = {
     {"full_step", (PyCFunction)(void (*)(void))full_step, METH_FASTCALL, NULL},
@@ -91,7 +93,7 @@ PyInit__speedups(void)
         return NULL;
     }
     if (PyType_Ready(&ActivationType) < 0 || PyType_Ready(&EncoderType) < 0 || PyType_Ready(&BufferType) < 0
-            || PyType_Ready(&TracerType) < 0) {
+            || PyType_Ready(&TracerType) < 0 || PyType_Ready(&GcNeutralType) < 0) {
         return NULL;
     }
     PyObject *created = PyModule_Create(&module);
@@ -101,7 +103,8 @@ PyInit__speedups(void)
     if (PyModule_AddObjectRef(created, "Activation", (PyObject *)&ActivationType) < 0
             || PyModule_AddObjectRef(created, "EncoderCore", (PyObject *)&EncoderType) < 0
             || PyModule_AddObjectRef(created, "RecordBuffer", (PyObject *)&BufferType) < 0
-            || PyModule_AddObjectRef(created, "Tracer", (PyObject *)&TracerType) < 0) {
+            || PyModule_AddObjectRef(created, "Tracer", (PyObject *)&TracerType) < 0
+            || PyModule_AddObjectRef(created, "GcNeutral", (PyObject *)&GcNeutralType) < 0) {
         Py_DECREF(created);
         return NULL;
     }

@@ -128,6 +128,20 @@ class Tracer:
 
     def __call__(self, frame: object, event: str, arg: object, /) -> object: ...
 
+# -- tracer/c/gc_neutral.c, tracer/_collector.c: the trace function as the cyclic collector sees it
+
+class GcNeutral:
+    """Calls `trace` with automatic collection off and the collector's count put back after, so
+    the program's garbage cycles are collected where its own allocations make it due, in its
+    traced code. No Python mirror: where this is not built the trace function is called bare."""
+
+    trace: Callable
+
+    def __init__(self, trace: Callable, /) -> None: ...
+    def __call__(self, frame: object, event: str, arg: object, /) -> object: ...
+    def restart(self) -> None:
+        """The program starts: every generation's count from zero."""
+
 # -- tracer/_json_check.c: the service's check of a child's step lines
 
 def shallow_json(data: bytes, levels: int, /) -> object:

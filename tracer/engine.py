@@ -20,7 +20,7 @@ from . import outcome as outcomes
 from .formats import FORMATS
 from .record import encode
 from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLimit, compiling_warnings
-from .speedups import NATIVE, Activation, Tracer, dict_version, same_objects
+from .speedups import NATIVE, Activation, GcNeutral, Tracer, dict_version, same_objects
 from .objects import PROGRAM_FILENAME, exception_message, type_name
 from .snapshot import HeapEncoder
 
@@ -132,6 +132,8 @@ class Engine:
         _running = self
         self._tracing = True
         try:
+            if GcNeutral is not None:
+                self._trace.restart()
             sys.settrace(self._trace)
             if not self._sandboxed:
                 watchdog.start()
@@ -244,7 +246,8 @@ class Engine:
         core.yield_opcode, core.resume_opcode = _YIELD_VALUE, _RESUME
         direct = writer.direct_buffer if renderer is None else None
         core.encoder, core.buffer = (self._encoder, direct) if direct is not None else (None, None)
-        self._trace = core if NATIVE else self._on_event
+        trace = core if NATIVE else self._on_event
+        self._trace = GcNeutral(trace) if GcNeutral is not None else trace
         self._thread_id = threading.get_ident()
         self._schedule_stop = _scheduler(self._thread_id, StopProgram)
         self._schedule_recursion_error = _scheduler(self._thread_id, RecursionError)

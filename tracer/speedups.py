@@ -38,6 +38,13 @@ import operator
 import os
 
 try:
+    # Not a speedup but when the program's garbage cycles die (tracer/_collector.c), so
+    # TRACER_SPEEDUPS=0 keeps it: C and Python collect at the same points.
+    from tracer._speedups import GcNeutral
+except ImportError:
+    GcNeutral = None  # not built: the tracer's own allocations move the program's collections
+
+try:
     if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench
         raise ImportError("TRACER_SPEEDUPS=0")
     from tracer._speedups import (Activation, EncoderCore, RecordBuffer, Tracer, delta_step, dict_version,

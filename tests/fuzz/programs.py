@@ -2,12 +2,11 @@
 
 Each piece mutates, aliases, cycles, deletes, raises, uses __slots__,
 properties, __getattr__, an __eq__ and __hash__ that raise, generators,
-closures or deep recursion. A program is a few pieces, sometimes inside a
-function (so the same statements run in a frame of their own), sometimes
-ending in an uncaught exception. The same seed gives the same programs.
-No piece defines __del__: when a finalizer of the program's garbage runs
-depends on when CPython collects, which the tracer's own allocations move
-(issue 15 leaves that open), so C and Python could show it at different steps.
+closures, deep recursion, or garbage cycles with finalizers (collected when
+the program's own allocations make a collection due, never by the tracer's:
+tracer/_collector.c). A program is a few pieces, sometimes inside a function
+(so the same statements run in a frame of their own), sometimes ending in an
+uncaught exception. The same seed gives the same programs.
 """
 
 import random
@@ -37,6 +36,8 @@ PIECES = [
     "class Box:\n    pass\nbox = Box()\nbox.items = [box]\nbox.items.pop()\nbox.__dict__['n'] = {a}\n",
     "squares = [i * i for i in range({small})]\nlookup = {{i: s for i, s in enumerate(squares)}}\n",
     "values = [{a}, {b}, {c}]\nvalues.sort()\nvalues.reverse()\nfirst, *rest = values\n",
+    "class Fin:\n    def __del__(self):\n        print('fin', {a})\nfins = [Fin() for _ in range({small})]\n"
+    "for f in fins:\n    f.me = f\nfins = f = None\nalone = Fin()\nalone = None\nchurn = [[i] for i in range({churn})]\n",
 ]
 ENDINGS = ["", "", "", "print(1 / ({a} - {a}))\n", "raise SystemExit({a})\n", "import sys\nsys.exit('stop')\n"]
 STEP_LIMITS = (1, 2, 3, 50, 5000)
@@ -44,7 +45,8 @@ STEP_LIMITS = (1, 2, 3, 50, 5000)
 
 def _fill(piece, rng):
     return piece.format(a=rng.randint(-5, 40), b=rng.randint(0, 9), c=rng.choice(["'s'", "None", "2.5", "(1,)"]),
-                        small=rng.randint(0, 12), depth=rng.choice([3, 30, 400, 1200]))
+                        small=rng.randint(0, 12), depth=rng.choice([3, 30, 400, 1200]),
+                        churn=rng.choice([0, 300, 900]))
 
 
 def program(rng):
