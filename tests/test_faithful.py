@@ -4,12 +4,14 @@ the same traced, in-process and in the sandbox, as CPython running it as a scrip
 import json
 import subprocess
 import sys
+import textwrap
 import time
 
 import pytest
 
 import main
 import tracer
+from tests import test_speedups
 
 INPUT = "3 4\n5\n"
 FINALIZED = ("class A:\n    def __init__(self, n):\n        self.n = n\n"
@@ -249,3 +251,13 @@ def test_a_finalizer_that_never_returns_at_exit_meets_the_time_limit(monkeypatch
     until = time.monotonic() + 0.3
     while time.monotonic() < until:
         sum(range(100))
+
+
+def test_garbage_cycles_die_at_the_same_steps_in_the_services_children():
+    # a child is forked from a server whose objects are frozen and has warmed up: the program's
+    # collections still come where its own allocations make them due, as in process
+    source = textwrap.dedent(test_speedups.MUTATING_PROGRAMS["garbage_cycles_with_finalizers"])
+    record = main._sandbox().run(source, "", 5000)
+    assert record == tracer.trace_json(source, "", 5000)
+    printed = json.loads(record)["stdout"].splitlines()
+    assert printed[:printed.index("end")].count("del") >= 150  # collected while it ran, not at its exit

@@ -298,16 +298,6 @@ def test_garbage_cycles_die_where_the_programs_allocations_make_a_collection_due
     assert len(traced_calls) == deleted_while_running
 
 
-def test_garbage_cycles_die_at_the_same_steps_in_the_services_children(sandbox):
-    # a child is forked from a server whose objects are frozen and has warmed up: the program's
-    # collections still come where its own allocations make them due, as in process
-    source = textwrap.dedent(MUTATING_PROGRAMS["garbage_cycles_with_finalizers"])
-    record = sandbox.run(source, "", 5000)
-    assert record == tracer.trace_json(source, "", 5000)
-    printed = json.loads(record)["stdout"].splitlines()
-    assert printed[:printed.index("end")].count("del") >= 150  # collected while it ran, not at its exit
-
-
 @pytest.mark.parametrize("shape", ["bubble_sort", "fib", "bst", "word_count", "matrix", "generators"])
 def test_bench_programs_give_the_same_record_with_and_without_c(shape, tmp_path):
     # the bench's programs at 5000 steps: the C paths it measures write what Python writes
