@@ -282,7 +282,7 @@ def test_no_compression_unless_accepted_or_worth_it(client):
 
 def test_steps_taken_before_a_hang_in_c_reach_the_record(monkeypatch):
     """The child sends a small record's steps one by one and a big one's in batches
-    (forkserver._Outbox): killed at the deadline while stuck in C, a small program
+    (record.stream): killed at the deadline while stuck in C, a small program
     keeps every step and a big one all but the last batch."""
     from tracer.sandbox import Sandbox
     monkeypatch.setenv("TRACER_TIME_SECONDS", "2")

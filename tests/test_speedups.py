@@ -503,13 +503,57 @@ def test_record_buffer_grows_truncates_and_hands_over():
         assert len(buffer) == 0 and buffer.take() == b""
         buffer.count, buffer.separator, buffer.opener, buffer.closer = 1, b",", b"<", b">"
         sent = []
-        buffer.send = sent.append
+        buffer.send = lambda view: sent.append(bytes(view))
         buffer.open_step()
         buffer.write(b"step")
         buffer.close_step()
         assert sent == [b",<step>"] and len(buffer) == 0
     with pytest.raises(ValueError):
         speedups.RecordBuffer().truncate(1)
+
+
+def test_record_buffer_sends_steps_one_by_one_then_in_batches():
+    # as a sandboxed child sends its steps (record.stream), in C and in Python
+    for buffer in (speedups.RecordBuffer(), _python_fallback().RecordBuffer()):
+        sent, views = [], []
+
+        def send(view):
+            views.append(view)
+            sent.append(bytes(view))
+
+        buffer.send, buffer.separator, buffer.opener, buffer.closer = send, b"", b"<", b">\n"
+        buffer.send_each, buffer.send_batch, buffer.send_interval = 20, 50, 3600.0
+        steps = [b"<step%02d>\n" % i for i in range(30)]  # 9 bytes each
+        for step in steps:
+            buffer.open_step()
+            buffer.write(step[1:-2])
+            buffer.close_step()
+        # one by one until 20 bytes have gone, then once 50 bytes wait: 6 steps a send
+        assert sent[:3] == steps[:3] and [len(chunk) for chunk in sent[3:]] == [54] * 4
+        assert len(buffer) == 3 * 9
+        buffer.flush()
+        buffer.flush()  # nothing waits: nothing sent
+        assert b"".join(sent) == b"".join(steps) and len(sent) == 8 and buffer.sent == 270
+        with pytest.raises(ValueError):
+            views[0].tobytes()  # the view lent to send is released when it returns
+        # a step that closes send_interval after the last send goes at once, with what waits
+        buffer.send_interval = 0.0
+        buffer.open_step()
+        buffer.write(b"late")
+        buffer.close_step()
+        assert sent[-1] == b"<late>\n" and len(buffer) == 0
+
+        def broken_pipe(view):
+            views.append(view)
+            raise BrokenPipeError
+
+        buffer.send = broken_pipe
+        buffer.open_step()
+        buffer.write(b"lost")
+        with pytest.raises(BrokenPipeError):  # the send's own error, its view released all the same
+            buffer.close_step()
+        with pytest.raises(ValueError):
+            views[-1].tobytes()
 
 
 def _python_fallback():

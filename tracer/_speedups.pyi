@@ -60,7 +60,11 @@ class RecordBuffer:
     separator: bytes
     opener: bytes
     closer: bytes
-    send: Callable[[bytes], object] | None
+    send: Callable[[memoryview], object] | None  # the view is valid only during the call
+    send_each: int
+    send_batch: int
+    send_interval: float
+    sent: int  # read-only
     delta: bool
 
     def write(self, data: bytes, /) -> None: ...
@@ -68,6 +72,7 @@ class RecordBuffer:
     def take(self) -> bytes: ...
     def open_step(self) -> None: ...
     def close_step(self) -> None: ...
+    def flush(self) -> None: ...
     def __len__(self) -> int: ...
 
 def full_step(buffer: RecordBuffer, event: str, line: int, frames: list[str], heap: dict[int, str],

@@ -38,7 +38,6 @@ from .limits import Limits, limits_for
 from .record import StreamedRecord
 
 _KINDS = (b"t", b"c")
-_IOV_MAX = 1024
 
 
 def serve(control_fd, settings):
@@ -222,7 +221,7 @@ def _warm_up():
     # Well within the limits: a sandboxed engine that reaches one ends the process.
     limits = limits_for(WARM_UP_STEPS)
     try:
-        Engine(_WARM_UP_SOURCE, "", limits, writer=StreamedRecord(limits, lambda line: None), sandboxed=True).run()
+        Engine(_WARM_UP_SOURCE, "", limits, writer=StreamedRecord(limits, lambda data: None), sandboxed=True).run()
     except BaseException:  # never a reason for a spare not to serve
         pass
     gc.collect()
@@ -263,9 +262,9 @@ def _child():
     _write(protocol.pid_line(os.getpid()))
     request = _read_request()
     limits = Limits(**request["limits"])
-    outbox = _Outbox()
     trace_format = FORMATS[request["format"]]
-    writer = trace_format.streamed(limits, outbox.send, request["source"], request["encoding"], request["options"])
+    # the writer sends its steps in batches (record.stream) and its end line, each with one write
+    writer = trace_format.streamed(limits, _write, request["source"], request["encoding"], request["options"])
     engine = Engine(request["source"], request["input"], limits, writer=writer, sandboxed=True,
                     format=request["format"], options=request["options"])
     engine.run()
@@ -277,53 +276,6 @@ def _write(data):
     while view:
         written = os.write(CHILD_FD, view)
         view = view[written:]
-
-
-class _Outbox:
-    """A child's step lines to its parent, sent in batches once the record is under way.
-
-    A write per step costs the child a system call and its parent a wake-up
-    each time, which for a 1000-step trace is more than the tracing. The first
-    STREAMED bytes of steps go out one by one, so a small program that then
-    hangs in C (killed at the deadline) keeps every step it took; after that
-    steps go out once BATCH bytes are waiting or FLUSH_SECONDS have passed
-    since the last write, and at the end; a child killed while stuck loses
-    at most that batch. (8 KiB one by one rather than 64: a 1000-step trace's
-    first 64 KiB, about 100 writes, cost it 0.6 ms over HTTP.)
-    """
-
-    STREAMED = 8 * 1024
-    BATCH = 64 * 1024
-    FLUSH_SECONDS = 0.005
-
-    def __init__(self):
-        self._waiting = []
-        self._waiting_bytes = 0
-        self._sent_bytes = 0
-        self._sent_at = time.monotonic()
-
-    def send(self, line):
-        self._waiting.append(line)
-        self._waiting_bytes += len(line)
-        if (self._sent_bytes < self.STREAMED or self._waiting_bytes >= self.BATCH
-                or not protocol.is_step_line(line) or time.monotonic() - self._sent_at >= self.FLUSH_SECONDS):
-            self.flush()
-
-    def flush(self):
-        pending = self._waiting
-        start = 0
-        while start < len(pending):
-            # no joined copy (the child may be at its memory limit); writev takes at most IOV_MAX
-            written = os.writev(CHILD_FD, pending[start:start + _IOV_MAX])
-            self._sent_bytes += written
-            self._waiting_bytes -= written
-            while start < len(pending) and written >= len(pending[start]):
-                written -= len(pending[start])
-                start += 1
-            if written:
-                pending[start] = memoryview(pending[start])[written:]
-        pending.clear()
-        self._sent_at = time.monotonic()
 
 
 def _read_exactly(count):

@@ -493,7 +493,7 @@ class StreamedPythonTutor(StreamedSteps, PythonTutorWriter):
 
     def __init__(self, limits, send, source):
         super().__init__(limits, source)
-        self._send = send
+        self._stream_to(send)
 
 
 class PythonTutorReply(StepsReply):

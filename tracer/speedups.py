@@ -36,6 +36,7 @@ below stand in. Both give the same record, byte for byte
 import json
 import operator
 import os
+import time
 
 try:
     # Not a speedup but when the program's garbage cycles die (tracer/_collector.c), so
@@ -78,8 +79,14 @@ except ImportError:
         the tracer's C path can add steps too: `size` of its `budget` used,
         `count` steps, the `last` one as the writer keeps it; `separator`,
         `opener` and `closer` are written between steps, before and after
-        each, `send`, unless None, is given each step's bytes, and `delta`
-        says which encoding the steps are in.
+        each, and `delta` says which encoding the steps are in.
+
+        Unless `send` is None, steps are sent as they close: each by itself
+        until `send_each` bytes have been sent, then once `send_batch` bytes
+        wait or a step closes `send_interval` seconds after the last send;
+        `flush` sends what waits. `send` is given a memoryview of the buffer,
+        valid only during the call (no copy: a child at its memory limit
+        still sends); `sent` counts the bytes sent.
         """
 
         def __init__(self):
@@ -88,6 +95,8 @@ except ImportError:
             self.last = self.send = None
             self.delta = False
             self.separator = self.opener = self.closer = None
+            self.send_each = self.send_batch = self.sent = 0
+            self.send_interval = self._sent_at = 0.0
 
         def open_step(self):
             if self.count and self.separator:
@@ -98,8 +107,22 @@ except ImportError:
         def close_step(self):
             if self.closer:
                 self._data += self.closer
+            if self.send is not None and (self.sent < self.send_each or len(self._data) >= self.send_batch
+                                          or time.monotonic() - self._sent_at >= self.send_interval):
+                self._send()
+
+        def flush(self):
             if self.send is not None:
-                self.send(self.take())
+                self._send()
+
+        def _send(self):
+            if not self._data:
+                return
+            with memoryview(self._data) as view:
+                self.send(view)
+            self.sent += len(self._data)
+            del self._data[:]
+            self._sent_at = time.monotonic()
 
         def write(self, data):
             self._data += data

@@ -250,7 +250,7 @@ class StreamedWillow(StreamedSteps, WillowWriter):
 
     def __init__(self, limits, send):
         super().__init__(limits)
-        self._send = send
+        self._stream_to(send)
 
 
 class WillowReply(StepsReply):

@@ -17,9 +17,21 @@ typedef struct {
     Py_ssize_t count;   /* steps written */
     PyObject *last;     /* what RecordWriter keeps of the last step */
     PyObject *separator, *opener, *closer;  /* bytes: between steps, before and after each */
-    PyObject *send;     /* called with each step's bytes (taken from the buffer), or None */
+    PyObject *send;     /* called with steps' bytes as they are sent (see buffer_send), or None */
+    /* When steps are sent: each as it closes until `send_each` bytes have been; then once
+       `send_batch` bytes wait, or a step closes `send_interval` seconds after the last send. */
+    Py_ssize_t send_each, send_batch, sent;
+    double send_interval, sent_at;
     char delta;         /* whether steps are written in the delta encoding */
 } BufferObject;
+
+static double
+monotonic_seconds(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);  /* as time.monotonic() */
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+}
 
 /* Room for `more` bytes past what is written. A big bytes object is resized
  * in place by the allocator (remapped, not copied), and handed over by take
@@ -166,27 +178,72 @@ buffer_open_step(BufferObject *b, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* close_step(): what goes after a step, then the step is sent, if the buffer sends. */
+/* Hands what is written to `send` as a memoryview valid only during the call (no copy:
+ * a child at its memory limit still sends), then starts again in the same memory. */
+static int
+buffer_send(BufferObject *b)
+{
+    if (b->length == 0) {
+        return 0;
+    }
+    PyObject *send = b->send;
+    PyObject *view = PyMemoryView_FromMemory(PyBytes_AS_STRING(b->bytes), b->length, PyBUF_READ);
+    if (view == NULL) {
+        return -1;
+    }
+    Py_INCREF(send);
+    PyObject *result = PyObject_CallOneArg(send, view);
+    Py_DECREF(send);
+    if (result == NULL) {
+        /* the view is released all the same, and the send's error is the one raised */
+#if PY_VERSION_HEX >= 0x030C0000
+        PyObject *raised = PyErr_GetRaisedException();
+        Py_XDECREF(PyObject_CallMethod(view, "release", NULL));
+        PyErr_SetRaisedException(raised);
+#else
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        Py_XDECREF(PyObject_CallMethod(view, "release", NULL));
+        PyErr_Restore(type, value, traceback);
+#endif
+        Py_DECREF(view);
+        return -1;
+    }
+    Py_DECREF(result);
+    PyObject *released = PyObject_CallMethod(view, "release", NULL);
+    Py_DECREF(view);
+    if (released == NULL) {
+        return -1;
+    }
+    Py_DECREF(released);
+    b->sent += b->length;
+    b->length = 0;
+    b->sent_at = monotonic_seconds();
+    return 0;
+}
+
+/* close_step(): what goes after a step; then, if the buffer sends, what waits is sent when it is due. */
 static PyObject *
 buffer_close_step(BufferObject *b, PyObject *unused)
 {
     if (put_object(b, b->closer) < 0) {
         return NULL;
     }
-    if (b->send != NULL && b->send != Py_None) {
-        PyObject *send = b->send;
-        PyObject *taken = buffer_take(b, NULL);
-        if (taken == NULL) {
-            return NULL;
-        }
-        Py_INCREF(send);
-        PyObject *result = PyObject_CallOneArg(send, taken);
-        Py_DECREF(send);
-        Py_DECREF(taken);
-        if (result == NULL) {
-            return NULL;
-        }
-        Py_DECREF(result);
+    if (b->send != NULL && b->send != Py_None
+        && (b->sent < b->send_each || b->length >= b->send_batch
+            || monotonic_seconds() - b->sent_at >= b->send_interval)
+        && buffer_send(b) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* flush(): send what waits (the buffer sends). */
+static PyObject *
+buffer_flush(BufferObject *b, PyObject *unused)
+{
+    if (b->send != NULL && b->send != Py_None && buffer_send(b) < 0) {
+        return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -231,6 +288,7 @@ static PyMethodDef buffer_methods[] = {
     {"take", (PyCFunction)buffer_take, METH_NOARGS, NULL},
     {"open_step", (PyCFunction)buffer_open_step, METH_NOARGS, NULL},
     {"close_step", (PyCFunction)buffer_close_step, METH_NOARGS, NULL},
+    {"flush", (PyCFunction)buffer_flush, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -243,6 +301,10 @@ static PyMemberDef buffer_members[] = {
     {"opener", T_OBJECT, offsetof(BufferObject, opener), 0, NULL},
     {"closer", T_OBJECT, offsetof(BufferObject, closer), 0, NULL},
     {"send", T_OBJECT, offsetof(BufferObject, send), 0, NULL},
+    {"send_each", T_PYSSIZET, offsetof(BufferObject, send_each), 0, NULL},
+    {"send_batch", T_PYSSIZET, offsetof(BufferObject, send_batch), 0, NULL},
+    {"send_interval", T_DOUBLE, offsetof(BufferObject, send_interval), 0, NULL},
+    {"sent", T_PYSSIZET, offsetof(BufferObject, sent), READONLY, NULL},
     {"delta", T_BOOL, offsetof(BufferObject, delta), 0, NULL},
     {NULL},
 };
