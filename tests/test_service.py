@@ -282,8 +282,8 @@ def test_no_compression_unless_accepted_or_worth_it(client):
 
 def test_steps_taken_before_a_hang_in_c_reach_the_record(monkeypatch):
     """The child sends a small record's steps one by one and a big one's in batches
-    (record.stream): killed at the deadline while stuck in C, a small program
-    keeps every step and a big one all but the last batch."""
+    (record.stream), in every format: killed at the deadline while stuck in C, a small
+    program keeps every step and a big one all but the last batch."""
     from tracer.sandbox import Sandbox
     monkeypatch.setenv("TRACER_TIME_SECONDS", "2")
     sandbox = Sandbox()
@@ -292,6 +292,13 @@ def test_steps_taken_before_a_hang_in_c_reach_the_record(monkeypatch):
         small = check_record(json.loads(sandbox.run("a = 1\nb = 2\nx = 10 ** 10 ** 8\n", "", 100)))
         assert small["outcome"]["status"] == "time_limit"
         assert [step["line"] for step in small["steps"]] == [1, 2, 3]
+        # the rendered formats' steps go out the same way (record.StreamedSteps)
+        tutor = json.loads(sandbox.run("a = 1\nb = 2\nx = 10 ** 10 ** 8\n", "", 100, "full", "pythontutor"))
+        assert [step.get("line") for step in tutor["trace"]] == [1, 2, 3, None]
+        assert "2 seconds" in tutor["trace"][-1]["exception_msg"]
+        willow = json.loads(sandbox.run("a = 1\nb = 2\nx = 10 ** 10 ** 8\n", "", 100, "full", "willow"))
+        assert [step["snapshot"]["stack"][0]["line"] for step in willow["steps"][:-1]] == [0, 1, 2]  # 0-based
+        assert "time limit" in willow["steps"][-1]["error"]["cause"]
         # 603 steps of about 700 bytes each (a list in every heap), then the hang
         big = check_record(json.loads(sandbox.run(
             "xs = list(range(200))\nfor i in range(300):\n    y = i\nx = 10 ** 10 ** 8\n", "", 1000)))

@@ -247,43 +247,14 @@ def stream(buffer, send):
     return buffer
 
 
-class StreamedRecord(RecordWriter):
-    """A RecordWriter that sends its steps out as they are taken (see `stream`).
-
-    Lines go to `send` as protocol.py's step lines, then its end line; the
-    sandbox's parent rebuilds the record from them (output
-    written after the last step is the end's stdout past the steps' own), so
-    the steps taken before a process is killed are not lost.
-    """
-
-    def __init__(self, limits, send, encoding="full"):
-        super().__init__(limits, encoding)
-        self._buffer.take()  # the record's head is the parent's to write
-        stream(self._buffer, send)
-        self._send = send
-
-    def append_stdout(self, text):
-        self._stdout.append(text)
-
-    def finish(self, outcome, stdout):
-        self._buffer.flush()
-        self._send(end_of_trace(outcome, stdout, self._limits))
-        return b""
-
-
-def end_of_trace(outcome, stdout, limits):
-    """A streamed writer's last line: how the run ended, all it wrote, under which limits."""
-    tail = {"outcome": outcome, "stdout": stdout, "limits": limits.as_record()}
-    return protocol.end_line(encode(tail).encode("utf-8"))
-
-
 class StreamedSteps:
-    """Mixed into a rendered format's writer in the child: each step it keeps goes out as a
-    step line (as StreamedRecord's, see `stream`), and its finish sends the end line (the
-    parent's reply assembles the body). The writer's __init__ calls `_stream_to(send)`."""
+    """Mixed into a writer in the child: its steps go out as step lines, in batches
+    (see `stream`), and its finish sends what waits, then the end line (the parent's
+    reply assembles the body). The writer's __init__ calls `_stream_to(send)`; a
+    rendered format's writer hands each step it keeps to `_keep`."""
 
-    def _stream_to(self, send):
-        self._lines = stream(RecordBuffer(), send)
+    def _stream_to(self, send, buffer=None):
+        self._lines = stream(buffer if buffer is not None else RecordBuffer(), send)
         self._send = send
 
     def _keep(self, text, *_):
@@ -296,3 +267,27 @@ class StreamedSteps:
         self._lines.flush()
         self._send(end_of_trace(outcome, stdout, self._limits))
         return b""
+
+
+class StreamedRecord(StreamedSteps, RecordWriter):
+    """A RecordWriter whose steps go out as they are taken, written straight into
+    the streaming buffer (by add_step or the tracer's C path, not `_keep`).
+
+    The sandbox's parent rebuilds the record from the lines (output written
+    after the last step is the end's stdout past the steps' own), so the
+    steps taken before a process is killed are not lost.
+    """
+
+    def __init__(self, limits, send, encoding="full"):
+        super().__init__(limits, encoding)
+        self._buffer.take()  # the record's head is the parent's to write
+        self._stream_to(send, self._buffer)
+
+    def append_stdout(self, text):
+        self._stdout.append(text)
+
+
+def end_of_trace(outcome, stdout, limits):
+    """A streamed writer's last line: how the run ended, all it wrote, under which limits."""
+    tail = {"outcome": outcome, "stdout": stdout, "limits": limits.as_record()}
+    return protocol.end_line(encode(tail).encode("utf-8"))
