@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 
@@ -316,3 +317,49 @@ def test_the_spares_warm_up_ends_well_within_its_limits():
     record = tracer.trace(forkserver._WARM_UP_SOURCE, "", forkserver.WARM_UP_STEPS)
     assert record["outcome"]["status"] == "ok"
     assert len(record["steps"]) < forkserver.WARM_UP_STEPS / 10
+
+
+def test_the_thread_reading_a_long_trace_checks_it_off_the_childs_cpu(monkeypatch):
+    """The child names its CPU in its first line. Once its steps come in batches,
+    the thread reading them keeps off that CPU where it has another one, and has
+    its CPUs back at the end; a short trace never moves it."""
+    from tracer import sandbox as sandbox_module
+    moves, cpus_while_checking = [], []
+    away_from, step_lines = sandbox_module._away_from, sandbox_module.step_lines
+
+    def recording_away_from(cpu):
+        moves.append(cpu)
+        return away_from(cpu)
+
+    def recording_step_lines(*arguments):
+        cpus_while_checking.append(os.sched_getaffinity(0))
+        return step_lines(*arguments)
+
+    monkeypatch.setattr(sandbox_module, "_away_from", recording_away_from)
+    monkeypatch.setattr(sandbox_module, "step_lines", recording_step_lines)
+    before = os.sched_getaffinity(0)
+    sandbox = main._sandbox()
+    check_record(json.loads(sandbox.run("a = 1\nb = a + 1\n", "", 100)))
+    assert moves == [] and all(cpus == before for cpus in cpus_while_checking)
+    cpus_while_checking.clear()
+    record = check_record(json.loads(sandbox.run("total = 0\nfor i in range(400):\n    total += i\n", "", 1000)))
+    assert record["outcome"]["status"] == "ok"
+    assert len(moves) == 1 and type(moves[0]) is int and moves[0] in before
+    expected_last = before - {moves[0]} if len(before) > 1 else before
+    assert cpus_while_checking[0] == before and cpus_while_checking[-1] == expected_last
+    assert os.sched_getaffinity(0) == before
+
+
+@pytest.mark.parametrize("cpu", [None, True, "0", 0.0, -1, 1 << 20])
+def test_a_cpu_the_child_names_wrongly_moves_nothing(cpu):
+    from tracer.sandbox import _away_from
+    before = os.sched_getaffinity(0)
+    assert _away_from(cpu) is None
+    assert os.sched_getaffinity(0) == before
+
+
+def test_the_childs_first_line_names_its_pid_and_cpu():
+    from tracer import protocol
+    assert json.loads(protocol.pid_line(7, 1)) == {"pid": 7, "cpu": 1}
+    assert json.loads(protocol.pid_line(7, None)) == {"pid": 7}
+    assert protocol.is_pid_line(protocol.pid_line(7, 1))

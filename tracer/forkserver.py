@@ -30,7 +30,7 @@ import socket
 import sys
 import time
 
-from . import canary, confinement, protocol, runtime, seccomp, speedups
+from . import canary, confinement, kernel, protocol, runtime, seccomp, speedups
 from .confinement import CHILD_FD
 from .engine import Engine
 from .formats import FORMATS
@@ -253,13 +253,13 @@ def _host_paths():
 
 
 def _canary(server, host_paths):
-    _write(protocol.pid_line(os.getpid()))
+    _write(protocol.pid_line(os.getpid(), kernel.current_cpu()))
     _write(protocol.canary_line(canary.layers(server, host_paths), speedups.NATIVE))
     return 0
 
 
 def _child():
-    _write(protocol.pid_line(os.getpid()))
+    _write(protocol.pid_line(os.getpid(), kernel.current_cpu()))
     request = _read_request()
     limits = Limits(**request["limits"])
     trace_format = FORMATS[request["format"]]

@@ -103,6 +103,12 @@ def _bytes(value):
     return value.encode() if isinstance(value, str) else value
 
 
+def current_cpu():
+    """The CPU this thread runs on now (sched_getcpu), or None where the kernel does not say."""
+    cpu = _libc.sched_getcpu()
+    return cpu if cpu >= 0 else None
+
+
 def effective_capabilities():
     """This process's effective capability set, as a bit mask (capget)."""
     data = _capabilities(_SYS_CAPGET, (ctypes.c_uint32 * 6)())

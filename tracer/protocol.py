@@ -3,7 +3,8 @@
 The parent sends one request: its length (4 bytes, big-endian), then the
 request as UTF-8 JSON. The child answers with one JSON object per line, over the socket the service handed the child:
 
-    {"pid": N}                                  first, so the parent can kill its group
+    {"pid": N, "cpu": C}                        first, so the parent can kill its group
+                                                (and check its lines on another CPU than C)
     {"canary": {layer: ...}, "speedups": bool}  the canary child's only other line
     {"step": STEP}                              one per step, as it is taken
     {"end": {"outcome", "stdout", "limits"}}    last
@@ -42,8 +43,9 @@ _PID_OPENER = b'{"pid":'
 _END_OPENER = b'{"end":'
 
 
-def pid_line(pid):
-    return _PID_OPENER + b"%d" % pid + LINE_CLOSER
+def pid_line(pid, cpu):
+    """The child's first line: its pid, and the CPU it runs on (None if unknown)."""
+    return _PID_OPENER + b"%d" % pid + (b',"cpu":%d' % cpu if cpu is not None else b"") + LINE_CLOSER
 
 
 def canary_line(layers, speedups):

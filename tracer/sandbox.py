@@ -21,6 +21,7 @@ from . import kernel, protocol
 from .canary import REQUIRED, stand_ins
 from .limits import limits_for
 from .formats import FORMATS
+from .record import STREAM_EACH_BYTES
 from .reply import parse_line
 from .speedups import step_lines
 
@@ -208,65 +209,99 @@ def _read_reply(connection, reply, deadline, byte_cap, step_cap, first_byte_by):
     the byte cap, one step too many or a line that `reply` refuses; "unstarted" if
     no byte came by `first_byte_by`.
 
-    Each line is checked while the child is still tracing (on the other
-    core), not all at the end. The child counts its own steps, but a program
-    that tampers with the engine could make it count wrong: the step limit
-    is held here too.
+    Each line is checked while the child is still tracing, not all at the
+    end; once the child sends its steps in batches (a trace of more than a
+    few steps), on another CPU than the child's where there is one
+    (_away_from).
+    The child counts its own steps, but a program that tampers with the
+    engine could make it count wrong: the step limit is held here too.
     """
     buffer = b""
     pid = None
     total = 0
     steps = 0
     ending = None
-    while ending is None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            ending = "timeout"
-            break
-        connection.settimeout(remaining if total else max(min(remaining, first_byte_by - time.monotonic()), 0.001))
-        try:
-            chunk = connection.recv(1 << 16)
-        except socket.timeout:
-            ending = "timeout" if total or time.monotonic() >= deadline else "unstarted"
-            break
-        except OSError:  # reset: the child ended with the request unread
-            ending = "eof" if total else "unstarted"
-            break
-        if not chunk:
-            ending = "eof" if total else "unstarted"
-            break
-        total += len(chunk)
-        if total > byte_cap:
-            ending = "too_big"
-            break
-        buffer += chunk
-        offset = 0
+    child_cpu = cpus_before = None
+    try:
         while ending is None:
-            # the step lines, checked in one call; then the line they stopped at, if whole
-            offset, texts, taken = step_lines(buffer, offset, protocol.STEP_OPENER)
-            if texts:
-                steps += len(texts)
-                if steps > step_cap:
-                    ending = "too_many_steps"
-                    break
-                ending = reply.add_steps(texts, taken)
-                if ending is not None:
-                    break
-            newline = buffer.find(b"\n", offset)
-            if newline < 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                ending = "timeout"
                 break
-            line, offset = buffer[offset:newline], newline + 1
-            if pid is None and protocol.is_pid_line(line):
-                pid = int(json.loads(line)["pid"])
-                continue
-            ending = reply.add(line)  # the end line, or a line that is not the reply's
-        buffer = buffer[offset:]
+            connection.settimeout(remaining if total else max(min(remaining, first_byte_by - time.monotonic()), 0.001))
+            try:
+                chunk = connection.recv(1 << 16)
+            except socket.timeout:
+                ending = "timeout" if total or time.monotonic() >= deadline else "unstarted"
+                break
+            except OSError:  # reset: the child ended with the request unread
+                ending = "eof" if total else "unstarted"
+                break
+            if not chunk:
+                ending = "eof" if total else "unstarted"
+                break
+            total += len(chunk)
+            if total > byte_cap:
+                ending = "too_big"
+                break
+            buffer += chunk
+            if total > STREAM_EACH_BYTES and child_cpu is not None:
+                cpus_before, child_cpu = _away_from(child_cpu), None
+            offset = 0
+            while ending is None:
+                # the step lines, checked in one call; then the line they stopped at, if whole
+                offset, texts, taken = step_lines(buffer, offset, protocol.STEP_OPENER)
+                if texts:
+                    steps += len(texts)
+                    if steps > step_cap:
+                        ending = "too_many_steps"
+                        break
+                    ending = reply.add_steps(texts, taken)
+                    if ending is not None:
+                        break
+                newline = buffer.find(b"\n", offset)
+                if newline < 0:
+                    break
+                line, offset = buffer[offset:newline], newline + 1
+                if pid is None and protocol.is_pid_line(line):
+                    message = json.loads(line)
+                    pid = int(message["pid"])
+                    child_cpu = message.get("cpu")
+                    continue
+                ending = reply.add(line)  # the end line, or a line that is not the reply's
+            buffer = buffer[offset:]
+    finally:
+        if cpus_before is not None:
+            os.sched_setaffinity(0, cpus_before)
     if ending != "end" and pid is not None:
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
     return ending
+
+
+def _away_from(cpu):
+    """Keep this thread off `cpu`, the one the child said it runs on; the CPUs it
+    may run on before, to put back, or None where it stays as it was.
+
+    The child's writes wake this thread with the kernel's hint that the writer
+    will sleep next, so the kernel puts it on the child's CPU, even with another
+    one idle. But the child traces on: checking its lines and tracing then take
+    turns on one CPU. Kept off it, this thread checks beside the child: a
+    1000-step trace came back in 4.4 ms instead of 6.2 on this 2-CPU machine.
+    (Not for a short trace: waking a thread on another CPU, an idle one, costs
+    more than checking a few steps.) Nothing moves with one CPU, or a CPU this
+    thread may not use (whatever the child says, this thread keeps at least
+    one CPU it had).
+    """
+    if type(cpu) is not int:
+        return None
+    allowed = os.sched_getaffinity(0)
+    if cpu not in allowed or len(allowed) < 2:
+        return None
+    os.sched_setaffinity(0, allowed - {cpu})
+    return allowed
 
 
 class _CanaryReply:
