@@ -281,6 +281,53 @@ def test_c_loops_give_the_same_record_as_python(name, tmp_path):
     assert len(record["steps"]) > 100
 
 
+FINALIZED_AS_LET_GO = """\
+class Resource:
+    def __init__(self, name):
+        self.name = name
+    def __del__(self):
+        print("closing", self.name)
+        log.append(self.name)
+def numbers():
+    try:
+        yield 1
+        yield 2
+    finally:
+        print("numbers closed")
+        log.append("numbers")
+log = []
+r = Resource("a")
+r = None
+print("after a", log)
+g = numbers()
+next(g)
+g = None
+print("after numbers", log)
+"""
+
+
+def test_a_finalizers_output_and_changes_are_in_the_step_after_the_line_that_let_go(tmp_path):
+    # CPython runs them as the line lets go (the tracer, which held the objects that
+    # step showed, as it lets go of them taking the next step): their output and what
+    # they changed are that next step's, in C and Python alike.
+    program = tmp_path / "finalized.py"
+    program.write_text(FINALIZED_AS_LET_GO)
+    native = _trace_in_subprocess(program, "1")
+    assert native == _trace_in_subprocess(program, "0")
+    record = json.loads(native[0])
+    assert record["stdout"] == ("closing a\nafter a ['a']\nnumbers closed\n"
+                                "after numbers ['a', 'numbers']\n")
+
+    def step_at(line):
+        return next(step for step in record["steps"] if step["line"] == line and len(step["stack"]) == 1)
+
+    def log_shown(step):
+        return step["heap"][str(step["stack"][0]["locals"]["log"]["ref"])]["items"]
+
+    assert step_at(17).get("stdout") == "closing a\n" and log_shown(step_at(17)) == ["a"]
+    assert step_at(21).get("stdout") == "numbers closed\n" and log_shown(step_at(21)) == ["a", "numbers"]
+
+
 def test_garbage_cycles_die_where_the_programs_allocations_make_a_collection_due(tmp_path):
     # Each collection runs in the program's code, so every __del__ it calls is traced (none runs
     # inside the trace function), at the same step in C and Python, in every run.

@@ -18,7 +18,7 @@ import warnings
 
 from . import outcome as outcomes
 from .formats import FORMATS
-from .record import encode
+from .record import Step, encode
 from .runtime import ModuleState, OutputCapture, ProgramEnvironment, RecursionLimit, compiling_warnings
 from .speedups import NATIVE, Activation, GcNeutral, Tracer, dict_version, same_objects
 from .objects import PROGRAM_FILENAME, exception_message, type_name
@@ -29,6 +29,7 @@ _CO_NEWLOCALS = 0x02
 _SUSPENDS = 0x20 | 0x80 | 0x200  # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
 _YIELD_VALUE = dis.opmap["YIELD_VALUE"]
 _RESUME = dis.opmap["RESUME"]
+_AGAIN = object()  # a step to take again (Engine._take_record_step)
 _RECURSION_CEILING = 10000  # the most a program may raise its recursion limit to
 _RECURSION_HEADROOM = 200  # frames left to the engine above the program's limit
 
@@ -438,16 +439,20 @@ class Engine:
 
     def _record_step(self, frame, event, arg, activation, yielded):
         core = self._core
-        if core.steps >= self._limits.steps:
-            self._stop_with("step_limit")
-        if self._output.overflowed:
-            self._stop_with("output_limit")
-        if time.monotonic() > core.deadline:
-            self._stop_with("time_limit")
-        core.frame = frame
-        shown = self._shown
-        chain = shown if shown and shown[-1][0] is frame else self._chain(frame)
-        if not self._take_step(frame, event, arg, chain, yielded):
+        taken = _AGAIN
+        # (again while finalizers write: each time they add output, which the output limit bounds)
+        while taken is _AGAIN:
+            if core.steps >= self._limits.steps:
+                self._stop_with("step_limit")
+            if self._output.overflowed:
+                self._stop_with("output_limit")
+            if time.monotonic() > core.deadline:
+                self._stop_with("time_limit")
+            core.frame = frame
+            shown = self._shown
+            chain = shown if shown and shown[-1][0] is frame else self._chain(frame)
+            taken = self._take_step(frame, event, arg, chain, yielded)
+        if not taken:
             return
         core.steps += 1
         # Until the next step, the top frame runs on, and after a return so does its caller.
@@ -455,19 +460,31 @@ class Engine:
         core.ran = (top, chain[-2][1]) if event == "return" and len(chain) > 1 else (top,)
 
     def _take_record_step(self, frame, event, arg, chain, yielded):
-        """Add the step in the record's format."""
+        """Add the step in the record's format; _AGAIN where the snapshot made output.
+
+        Taking the snapshot lets go of what the last step showed and no step
+        shows now (HeapEncoder.release), which runs the finalizers of what the
+        program let go of meanwhile (a `__del__`, a dropped generator's
+        `finally`). CPython runs them as the program lets go, before this
+        step: so where one wrote output, the step is taken again, after them
+        (the limits checked again, and what they changed shown), with their
+        output. The tracer's C path hands such a step here the same way.
+        """
         core = self._core
-        snapshot = (chain, core.steps, core.ran, self._names, self._frame_text)
-        stdout = self._output.take()
-        if event == "return" and not chain[-1][1].after_exception:
-            added = self._writer.add_snapshot(self._encoder, event, frame.f_lineno, snapshot,
-                                              ',"yield":true' if yielded else "", stdout, arg)
+        output = self._output
+        writes = output.writes
+        returned = (arg,) if event == "return" and not chain[-1][1].after_exception else ()
+        frames, heap, return_text = self._encoder.snapshot(chain, core.steps, core.ran, self._names,
+                                                           self._frame_text, *returned)
+        if output.writes != writes:
+            return _AGAIN
+        if returned:
+            extra = ',"return":' + return_text + (',"yield":true' if yielded else "")
+        elif event == "exception":
+            extra = ',"exception":' + encode({"type": type_name(arg[0]), "message": exception_message(arg[1])})
         else:
             extra = ""
-            if event == "exception":
-                extra = ',"exception":' + encode({"type": type_name(arg[0]), "message": exception_message(arg[1])})
-            added = self._writer.add_snapshot(self._encoder, event, frame.f_lineno, snapshot, extra, stdout)
-        if not added:
+        if not self._writer.add_step(Step(event, frame.f_lineno, frames, heap, extra), output.take()):
             self._stop_with("output_limit")
         return True
 

@@ -181,17 +181,6 @@ class RecordWriter:
         buffer.close_step()
         return True
 
-    def add_snapshot(self, encoder, event, line, snapshot, extra, stdout, *returned):
-        """Take the step's snapshot (encoder.snapshot's arguments) and add it, as add_step does.
-
-        `extra` follows the return value, if one is given. (The tracer's C
-        path does the same for the common events, without a Step.)
-        """
-        frames, heap, return_text = encoder.snapshot(*snapshot, *returned)
-        if return_text is not None:
-            extra = ',"return":' + return_text + extra
-        return self.add_step(Step(event, line, frames, heap, extra), stdout)
-
     def _encoded(self, step, previous, stdout):
         text = self._render(step, previous, stdout)
         if not text.isascii() and _SURROGATE.search(text):

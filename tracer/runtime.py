@@ -99,6 +99,7 @@ class OutputCapture(io.TextIOBase):
         self._size = 0
         self._taken = 0
         self.unread = False  # written to since the last take (the tracer's C path reads it)
+        self.writes = 0  # how many times it has been written to (set unread)
         self.overflowed = False
         self.discarding = False
 
@@ -121,13 +122,14 @@ class OutputCapture(io.TextIOBase):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if not text.isascii():
             text.encode("utf-8")  # a lone surrogate: UnicodeEncodeError, as a UTF-8 stdout raises
-        if self.discarding or self.overflowed:
+        if self.discarding or self.overflowed or not text:
             return len(text)
         room = self._limit - self._size
         if len(text) > room:
             text = text[:max(room, 0)]
             self.overflowed = True
         self.unread = True
+        self.writes += 1
         self._parts.append(text)
         self._size += len(text)
         return len(text)

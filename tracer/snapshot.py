@@ -246,8 +246,10 @@ class HeapEncoder(_Core):
 
         The C core calls this at the same points with the same arguments, so
         both give the same ids. Finalizers of what only the tracer held run
-        here, inside the trace function (untraced, their output the next
-        step's): at the step after the one where the program let go.
+        here, inside the trace function (untraced), as the step after the
+        line where the program let go is taken; where one writes output, the
+        engine takes that step again (Engine._take_record_step), so their
+        output and changes are that step's, as untraced.
         """
         ids, alive, cache = self._ids, self._alive, self._cache
         sweep = len(ids) > self._release_at

@@ -114,7 +114,7 @@ enter(TracerObject *t, PyObject *activations, PyObject *frame, PyObject *code_id
 }
 
 /* Writes the step for `frame` (on top of the shown stack) in the buffer's
- * encoding, as Engine._record_step with RecordWriter.add_snapshot would: 1
+ * encoding, as Engine._record_step with Engine._take_record_step would: 1
  * when written, 0 when Python must write it (nothing written), -1 on an error. */
 static int
 write_top_step(TracerObject *t, PyObject *shown, PyObject *frame, PyObject *event, int line, PyObject *value_returned,
@@ -148,6 +148,19 @@ write_top_step(TracerObject *t, PyObject *shown, PyObject *frame, PyObject *even
     Py_DECREF(steps);
     line_number = PyLong_FromLong(line);
     if (taken == NULL || line_number == NULL) {
+        goto done;
+    }
+    /* the snapshot let go of what no step shows now, and a finalizer of the program's wrote:
+     * Python takes the step again, after it (Engine._take_record_step) */
+    PyObject *unread = PyObject_GetAttr(t->output, text_unread);
+    if (unread == NULL) {
+        goto done;
+    }
+    int wrote = unread != Py_False;
+    Py_DECREF(unread);
+    if (wrote) {
+        b->length = opened;
+        result = 0;
         goto done;
     }
     if (value_returned != NULL) {
