@@ -133,6 +133,11 @@ class Tracer:
 
     def __call__(self, frame: object, event: str, arg: object, /) -> object: ...
 
+def run_traced(function: Callable, /, *args: object) -> object:
+    """speedups.run_traced: function(*args), the program's code it runs traced even from
+    inside the trace function (there CPython traces nothing); used whatever TRACER_SPEEDUPS
+    says, so that C and Python trace the same finalizers."""
+
 # -- tracer/c/gc_neutral.c, tracer/_collector.c: the trace function as the cyclic collector sees it
 
 class GcNeutral:

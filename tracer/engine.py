@@ -460,23 +460,23 @@ class Engine:
         core.ran = (top, chain[-2][1]) if event == "return" and len(chain) > 1 else (top,)
 
     def _take_record_step(self, frame, event, arg, chain, yielded):
-        """Add the step in the record's format; _AGAIN where the snapshot made output.
+        """Add the step in the record's format; _AGAIN where the snapshot ran the program.
 
         Taking the snapshot lets go of what the last step showed and no step
         shows now (HeapEncoder.release), which runs the finalizers of what the
         program let go of meanwhile (a `__del__`, a dropped generator's
-        `finally`). CPython runs them as the program lets go, before this
-        step: so where one wrote output, the step is taken again, after them
-        (the limits checked again, and what they changed shown), with their
-        output. The tracer's C path hands such a step here the same way.
+        `finally`), traced: CPython runs them as the program lets go, before
+        this step. So where one took a step or wrote output, this step is
+        taken again, after them (the limits checked again, and what they
+        changed shown). The tracer's C path hands such a step here the same way.
         """
         core = self._core
         output = self._output
-        writes = output.writes
+        writes, steps = output.writes, core.steps
         returned = (arg,) if event == "return" and not chain[-1][1].after_exception else ()
         frames, heap, return_text = self._encoder.snapshot(chain, core.steps, core.ran, self._names,
                                                            self._frame_text, *returned)
-        if output.writes != writes:
+        if output.writes != writes or core.steps != steps:
             return _AGAIN
         if returned:
             extra = ',"return":' + return_text + (',"yield":true' if yielded else "")

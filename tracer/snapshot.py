@@ -13,7 +13,7 @@ import sys
 import types
 
 from .heap_ids import forget_dead, watch
-from .speedups import EncoderCore, dict_version, same_items, same_objects, settle_heap
+from .speedups import EncoderCore, dict_version, run_traced, same_items, same_objects, settle_heap
 from .record import encode, encode_string
 from .objects import (SCALAR_REPRS, SCALAR_TYPES, TypeLayout, bytes_repr, clip, dict_get, dict_items, exception_args,
                       int_repr, is_dunder, is_program_class, is_program_code, is_sunder, module_dict, qualified_name,
@@ -246,10 +246,10 @@ class HeapEncoder(_Core):
 
         The C core calls this at the same points with the same arguments, so
         both give the same ids. Finalizers of what only the tracer held run
-        here, inside the trace function (untraced), as the step after the
-        line where the program let go is taken; where one writes output, the
-        engine takes that step again (Engine._take_record_step), so their
-        output and changes are that step's, as untraced.
+        here (_let_go), as the step after the line where the program let go
+        is taken: traced, though inside the trace function (run_traced), so
+        their steps come before that one, which the engine then takes again
+        (Engine._take_record_step).
         """
         ids, alive, cache = self._ids, self._alive, self._cache
         sweep = len(ids) > self._release_at
@@ -280,19 +280,28 @@ class HeapEncoder(_Core):
                 continue
             candidates[index] = None
         obj = None
-        for group in (roots, referred):  # the roots die in the order they were found
+        if roots or referred:
+            # what their deaths run (a `__del__`, a dropped generator's `finally`) is the program's:
+            # traced, its steps come before this one, which the engine then takes again
+            run_traced(self._let_go, candidates, roots, referred, sweep)
+        if sweep:
+            self._release_at = 2 * len(ids) + _RELEASE_SLACK
+
+    def _let_go(self, candidates, roots, referred, sweep):
+        """release's end: the roots die in the order they were found, then what they referred to."""
+        ids, alive = self._ids, self._alive
+        for group in (roots, referred):
             for index in group:
                 heap_id, obj = candidates[index]
                 candidates[index] = None
                 # (a root; or referred to before the roots died, and by nothing else now)
                 if group is roots or sweep or sys.getrefcount(obj) <= 2:
-                    if not self._watch(heap_id, obj):
+                    # (unless a finalizer's step, above, showed it again and let go of it itself)
+                    if not self._watch(heap_id, obj) and ids.get(id(obj)) == heap_id:
                         del ids[id(obj)]
                 else:
                     alive[heap_id - 1] = obj  # alive elsewhere, and only a hold tells when it dies
                 obj = None
-        if sweep:
-            self._release_at = 2 * len(ids) + _RELEASE_SLACK
 
     def _watch(self, heap_id, obj):
         """Keep obj's id while it lives, without holding it: False where it cannot be weakly referenced."""

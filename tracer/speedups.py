@@ -16,6 +16,9 @@ fingerprints the dict's keys and values instead. `same_items` and
 `same_objects` compare by identity (the C version also takes two exact
 ints of one value as the same: their text is) and never call `__eq__`.
 `settle_heap` is HeapEncoder.heap's loop for what has not changed.
+`run_traced(function, *args)` calls it with the program's code it runs
+traced, from inside the trace function (the finalizers that letting go of
+what a step showed runs).
 
 `shallow_json(data, levels)` is the service's check of a step line from a
 child (tracer/_json_check.c): `data` parsed as strict JSON (UTF-8, no NaN,
@@ -44,6 +47,29 @@ try:
     from tracer._speedups import GcNeutral
 except ImportError:
     GcNeutral = None  # not built: the tracer's own allocations move the program's collections
+
+try:
+    # Not a speedup either: kept with TRACER_SPEEDUPS=0 so that C and Python trace the same
+    # finalizers (with no Python frame of its own between the tracer's and theirs).
+    from tracer._speedups import run_traced
+except ImportError:
+    import ctypes
+
+    _thread_state = ctypes.pythonapi.PyThreadState_Get
+    _thread_state.restype = ctypes.c_void_p
+    _leave_tracing = ctypes.pythonapi.PyThreadState_LeaveTracing
+    _enter_tracing = ctypes.pythonapi.PyThreadState_EnterTracing
+    _leave_tracing.argtypes = _enter_tracing.argtypes = [ctypes.c_void_p]
+
+    def run_traced(function, *args):
+        """function(*args), with the program's code it runs traced: called from inside the
+        trace function (always, here: HeapEncoder.release), where CPython traces nothing."""
+        state = _thread_state()
+        _leave_tracing(state)
+        try:
+            return function(*args)
+        finally:
+            _enter_tracing(state)
 
 try:
     if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench

@@ -132,13 +132,7 @@ write_top_step(TracerObject *t, PyObject *shown, PyObject *frame, PyObject *even
     int result = -1;
     PyObject *taken = NULL, *written = NULL, *line_number = NULL, *step = NULL, *full_extra = NULL;
     PyObject *previous = NULL, *old_frames = NULL, *old_heap = NULL;
-    Py_ssize_t opened = b->length, count_before = b->count;
-    PyObject *open = buffer_open_step(b, NULL);
-    if (open == NULL) {
-        goto done;
-    }
-    Py_DECREF(open);
-    Py_ssize_t start = b->length;
+    Py_ssize_t opened = -1, count_before = b->count, steps_before = t->steps;
     PyObject *steps = PyLong_FromSsize_t(t->steps);
     if (steps == NULL) {
         goto done;
@@ -150,19 +144,27 @@ write_top_step(TracerObject *t, PyObject *shown, PyObject *frame, PyObject *even
     if (taken == NULL || line_number == NULL) {
         goto done;
     }
-    /* the snapshot let go of what no step shows now, and a finalizer of the program's wrote:
-     * Python takes the step again, after it (Engine._take_record_step) */
+    /* the snapshot let go of what no step shows now, and a finalizer of the program's took
+     * steps (before this one, in the buffer) or wrote: Python takes this step again, after
+     * it (Engine._take_record_step) */
     PyObject *unread = PyObject_GetAttr(t->output, text_unread);
     if (unread == NULL) {
         goto done;
     }
-    int wrote = unread != Py_False;
+    int ran_the_program = unread != Py_False || t->steps != steps_before;
     Py_DECREF(unread);
-    if (wrote) {
-        b->length = opened;
+    if (ran_the_program) {
         result = 0;
         goto done;
     }
+    opened = b->length;
+    count_before = b->count;
+    PyObject *open = buffer_open_step(b, NULL);
+    if (open == NULL) {
+        goto done;
+    }
+    Py_DECREF(open);
+    Py_ssize_t start = b->length;
     if (value_returned != NULL) {
         PyObject *pieces[3] = {text_return_member, PyTuple_GET_ITEM(taken, 2), extra};
         full_extra = concat(pieces, 3);
@@ -238,7 +240,7 @@ write_top_step(TracerObject *t, PyObject *shown, PyObject *frame, PyObject *even
     Py_DECREF(close);
     result = 1;
 done:
-    if (result < 0 && b->length > opened && b->count == count_before) {
+    if (result < 0 && opened >= 0 && b->length > opened && b->count == count_before) {
         b->length = opened;  /* an error before the step was counted: nothing of it stays */
     }
     Py_XDECREF(taken);
@@ -620,3 +622,27 @@ static PyTypeObject TracerType = {
     .tp_dealloc = (destructor)tracer_dealloc,
     .tp_members = tracer_members,
 };
+
+/* run_traced(function, *args): function(*args) with the program's code it runs traced.
+ * Called from inside the trace function, where CPython traces nothing, it lets
+ * CPython call the trace function again for what runs below: HeapEncoder.release
+ * lets go of what the program let go of, which runs the program's finalizers, and
+ * they are the program's steps. Outside a trace function, a plain call. */
+static PyObject *
+run_traced(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError, "run_traced(function, *args)");
+        return NULL;
+    }
+    PyThreadState *tstate = PyThreadState_Get();
+    int inside = tstate->tracing > 0;
+    if (inside) {
+        PyThreadState_LeaveTracing(tstate);
+    }
+    PyObject *result = PyObject_Vectorcall(args[0], args + 1, nargs - 1, NULL);
+    if (inside) {
+        PyThreadState_EnterTracing(tstate);
+    }
+    return result;
+}
