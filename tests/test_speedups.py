@@ -252,15 +252,15 @@ MUTATING_PROGRAMS = {
 }
 
 
-def _trace_in_subprocess(program, speedups):
+def _trace_in_subprocess(program, speedups, steps=5000):
     """The record, as a child interpreter with or without the C loops writes it."""
     env = dict(os.environ, TRACER_SPEEDUPS=speedups)
     script = ("import sys, tracer; from tracer import speedups; "
               "assert speedups.NATIVE == (sys.argv[2] == '1'); "
-              "sys.stdout.buffer.write(tracer.trace_json(open(sys.argv[1]).read(), '', 5000, sys.argv[3]))")
+              "sys.stdout.buffer.write(tracer.trace_json(open(sys.argv[1]).read(), '', int(sys.argv[4]), sys.argv[3]))")
     outputs = []
     for encoding in ("full", "delta"):
-        result = subprocess.run([sys.executable, "-c", script, program, speedups, encoding],
+        result = subprocess.run([sys.executable, "-c", script, program, speedups, encoding, str(steps)],
                                 cwd=ROOT, env=env, capture_output=True, check=True)
         outputs.append(result.stdout)
     return outputs
@@ -354,6 +354,25 @@ def test_a_finalizer_runs_traced_where_cpython_runs_it(tmp_path):
         return step["heap"][str(step["stack"][0]["locals"]["log"]["ref"])]["items"]
 
     assert log_shown(step_at(17)) == ["a"] and log_shown(step_at(21)) == ["a", "numbers"]
+
+
+@pytest.mark.parametrize("steps", [4, 12, 13, 20, 200])
+def test_a_limit_reached_inside_a_traced_finalizer_ends_the_program_there(steps, tmp_path):
+    program = tmp_path / "finalizers.py"
+    program.write_text("class A:\n    def __init__(self, n):\n        self.n = n\n    def __del__(self):\n"
+                       "        total = 0\n        for i in range(3):\n            total += i\n"
+                       "        print('del', self.n, total)\n"
+                       "for i in range(40):\n    a = A(i)\n    a = None\nprint('end')\n")
+    native = _trace_in_subprocess(program, "1", steps)
+    assert native == _trace_in_subprocess(program, "0", steps)
+    record = json.loads(native[0])
+    assert record["outcome"]["status"] == "step_limit" and len(record["steps"]) == steps
+    def finalizer_steps(event):
+        return [step for step in record["steps"] if step["event"] == event and step["stack"][-1]["name"] == "__del__"]
+
+    # each finalizer that ran to its end printed once; the first is called at step 13
+    assert record["stdout"].count("del") == len(finalizer_steps("return"))
+    assert bool(finalizer_steps("call")) == (steps >= 13)
 
 
 def test_garbage_cycles_die_where_the_programs_allocations_make_a_collection_due(tmp_path):

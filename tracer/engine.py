@@ -167,22 +167,43 @@ class Engine:
         sys.settrace(None)
         if _REVIVES_TRACING:
             self._stop_watching()
+        if result is None or self._core.stop is not None:
+            result = self._outcome(ending)
+        stopped_at = self._core.stop
+        keep_output = stopped_at is None or (self._format.prints_at_limit and stopped_at != "output_limit")
+        stdout = self._output.take() if keep_output else ""
+        if finalized or not ran_to_its_end:
+            # What is left of a program stopped at a limit dies here, while its output still
+            # goes nowhere (it would go to this process's own stdout once put back). Not
+            # where the deadline cut the finalizers short: what is left of them would run
+            # here, the watchdog stopped.
+            self._output.discarding = True
+            self._let_go_of_the_program()
+            namespace.clear()
+            if not self._sandboxed and self._may_finalize():
+                # (the StopPrograms' tracebacks hold the trace function's frames, and they what
+                # the steps showed, in cycles; the sandbox's child exits instead)
+                ending = None
+                gc.collect()
         installed.__exit__(None, None, None)
         sys.unraisablehook = saved_unraisable_hook
         sys.setrecursionlimit(saved_recursion)
         if module_state is not None:
             module_state.restore()
-        if result is None or self._core.stop is not None:
-            result = self._outcome(ending)
-        stopped_at = self._core.stop
-        keep_output = stopped_at is None or (self._format.prints_at_limit and stopped_at != "output_limit")
-        self._writer.append_stdout(self._output.take() if keep_output else "")
-        record = self._writer.finish(result, self._writer.stdout)
-        if finalized or not ran_to_its_end:
-            # (not where the deadline cut the finalizers short: what is left of them would run
-            # here, the watchdog stopped)
-            namespace.clear()
-        return record
+        self._writer.append_stdout(stdout)
+        return self._writer.finish(result, self._writer.stdout)
+
+    def _may_finalize(self):
+        """Whether the program's own code could run as its objects die: a __del__ or a generator's `finally`."""
+        return any(code.co_name == "__del__" or code.co_flags & _SUSPENDS for code in self._codes.values())
+
+    def _let_go_of_the_program(self):
+        """Drop every hold the tracer has on the program's objects."""
+        self._encoder.release_all()
+        self._activations.clear()
+        self._shown.clear()
+        self._core.ran = ()  # activations, which hold the texts they cached
+        self._render = None  # a rendered format's renderer holds what it showed
 
     def _finalize_program(self, namespace):
         """What the interpreter's exit does to the program's objects, so that their
@@ -195,14 +216,10 @@ class Engine:
         whose order depends on the collector's lists: where several objects
         with finalizers are left, theirs may come in another order.
         """
-        self._encoder.release_all()
-        self._activations.clear()
-        self._shown.clear()
-        self._core.ran = ()  # activations, which hold the texts they cached
-        self._render = None  # a rendered format's renderer holds what it showed
+        self._let_go_of_the_program()
         # (a collection of a big process takes milliseconds: only where the program's own code
         # could run in one, a __del__ or a generator's `finally`)
-        collect = any(code.co_name == "__del__" or code.co_flags & _SUSPENDS for code in self._codes.values())
+        collect = self._may_finalize()
         if collect:
             gc.collect()
         for name in list(namespace):
@@ -415,7 +432,13 @@ class Engine:
         stop = StopProgram.__new__(StopProgram)
         self._schedule_stop[0]  # nothing may be called between this and raise
         del self._schedule_stop[0]
-        raise stop
+        try:
+            raise stop
+        finally:
+            # (this frame holding the exception whose traceback holds this frame would be a
+            # cycle, and what the frames below hold, the program's objects, would live on until
+            # some later collection, finalizers and all)
+            del stop
 
     def _stop_with(self, status):
         self._mark_stopped(status)
