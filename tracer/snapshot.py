@@ -183,6 +183,18 @@ class _PythonCore:
 
 
 _Core = EncoderCore if EncoderCore is not None else _PythonCore
+_SUSPENDED = {types.GeneratorType: "gi_suspended", types.CoroutineType: "cr_suspended",
+              types.AsyncGeneratorType: "ag_suspended"}
+
+
+def _finalizes(obj):
+    """Whether obj's death runs code of its own: a __del__ in its class's MRO, or a suspended
+    generator's (its `finally`). Read without running any: class dicts and a flag."""
+    cls = type(obj)
+    suspended = _SUSPENDED.get(cls)
+    if suspended is not None:
+        return getattr(obj, suspended)
+    return any("__del__" in type_dict(base) for base in type.__dict__["__mro__"].__get__(cls))
 _RELEASE_SLACK = 32
 
 
@@ -222,6 +234,8 @@ class HeapEncoder(_Core):
         self._immutable, self._by_version = _IMMUTABLE, _BY_VERSION
         self._parent_of = parent_of  # function -> frame id or None
         self._layouts = {}  # id(cls) -> TypeLayout
+        # False where the program has no __del__ and no generator: letting go runs none of its code
+        self.finalizers_may_run = True
 
     def release(self, vanished, heap, shown_frames):
         """Stop holding the objects of the last step's heap that this step's `heap`
@@ -281,9 +295,14 @@ class HeapEncoder(_Core):
             candidates[index] = None
         obj = None
         if roots or referred:
-            # what their deaths run (a `__del__`, a dropped generator's `finally`) is the program's:
-            # traced, its steps come before this one, which the engine then takes again
-            run_traced(self._let_go, candidates, roots, referred, sweep)
+            if self.finalizers_may_run and any(pair is not None and _finalizes(pair[1]) for pair in candidates):
+                # what their deaths run (a `__del__`, a dropped generator's `finally`) is the
+                # program's: traced, its steps come before this one, which the engine then takes
+                # again (and where one runs that this did not foresee, untraced: its output
+                # still makes the engine take this step again)
+                run_traced(self._let_go, candidates, roots, referred, sweep)
+            else:
+                self._let_go(candidates, roots, referred, sweep)
         if sweep:
             self._release_at = 2 * len(ids) + _RELEASE_SLACK
 
