@@ -668,6 +668,52 @@ def _python_fallback():
     return fallback
 
 
+def _without_c():
+    """tracer.speedups as it is where tracer/_speedups is not built at all (a fresh copy)."""
+    import importlib.util
+    saved = sys.modules.get("tracer._speedups")
+    sys.modules["tracer._speedups"] = None  # importing it raises ImportError
+    try:
+        spec = importlib.util.find_spec("tracer.speedups")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules["tracer._speedups"] = saved
+    assert module.GcNeutral is None and not module.NATIVE
+    return module
+
+
+@pytest.mark.parametrize("where", ["c", "without c"])
+def test_run_traced_traces_what_it_runs_from_inside_the_trace_function(where):
+    run_traced = speedups.run_traced if where == "c" else _without_c().run_traced
+    assert (run_traced is speedups.run_traced) == (where == "c")
+    inner_events, results = [], []
+
+    def inner():
+        return 42
+
+    def outer():
+        x = 1
+        return x
+
+    def trace(frame, event, arg):
+        if frame.f_code is inner.__code__:
+            inner_events.append(event)
+        elif frame.f_code is outer.__code__ and event == "line" and not results:
+            results.append(run_traced(inner))  # traced: its events come here, nested
+            results.append(inner())  # untraced, as any call from a trace function
+        return trace
+
+    saved = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        outer()
+    finally:
+        sys.settrace(saved)
+    assert results == [42, 42]
+    assert inner_events == ["call", "line", "return"]
+
+
 def test_c_trace_function_hands_over_what_it_cannot_take():
     import sys as system
 

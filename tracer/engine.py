@@ -466,7 +466,7 @@ class Engine:
     def _record_step(self, frame, event, arg, activation, yielded):
         core = self._core
         taken = _AGAIN
-        # (again while finalizers write: each time they add output, which the output limit bounds)
+        # (again while finalizers run: each time they took steps or wrote, which the limits bound)
         while taken is _AGAIN:
             if core.steps >= self._limits.steps:
                 self._stop_with("step_limit")

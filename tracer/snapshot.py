@@ -195,6 +195,8 @@ def _finalizes(obj):
     if suspended is not None:
         return getattr(obj, suspended)
     return any("__del__" in type_dict(base) for base in type.__dict__["__mro__"].__get__(cls))
+
+
 _RELEASE_SLACK = 32
 
 
