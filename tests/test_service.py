@@ -348,6 +348,12 @@ def test_the_thread_reading_a_long_trace_checks_it_off_the_childs_cpu(monkeypatc
     expected_last = before - {moves[0]} if len(before) > 1 else before
     assert cpus_while_checking[0] == before and cpus_while_checking[-1] == expected_last
     assert os.sched_getaffinity(0) == before
+    # with another trace running, a CPU idles for the check only on 4 CPUs or more
+    moves.clear()
+    with sandbox._tracing():
+        check_record(json.loads(sandbox.run("total = 0\nfor i in range(400):\n    total += i\n", "", 1000)))
+    assert len(moves) == (1 if sandbox._cpus >= 4 else 0)
+    assert os.sched_getaffinity(0) == before
 
 
 @pytest.mark.parametrize("cpu", [None, True, "0", 0.0, -1, 1 << 20])
