@@ -1,20 +1,36 @@
 """The HTTP cloud function: a JSON request in, a trace record (or an error) out."""
 
-import base64
-import hashlib
-import json
-import logging
-import re
 import threading
-from pathlib import Path
 
-import flask
-
-from tracer import kernel
-from tracer.content_encoding import ENCODINGS, compressed
-from tracer.request import (MAX_BODY_BYTES, RequestError, is_pythontutor_endpoint, parse_body, parse_pythontutor_query,
-                            too_large)
 from tracer.sandbox import Sandbox, SandboxUnavailable
+
+# The fork server is spawned as this module starts, before its other imports,
+# so that it imports and confines itself (its start is most of a cold start:
+# the first request waits for it) while this process imports the rest and
+# functions-framework starts; gunicorn's workers, forked after, use it through
+# the control socket they inherit (a SOCK_SEQPACKET socket, which several
+# workers can share). The first request checks it (the canary) before any
+# program runs. Spawning makes this process non-dumpable (Sandbox._spawn), and
+# the workers forked from it keep that: where the traced children share the
+# service's uid (an unprivileged service), they can then neither ptrace it nor
+# read its /proc/<pid>/mem, environ or maps.
+_sandbox_instance = Sandbox()
+_sandbox_instance.spawn()
+_sandbox_lock = threading.Lock()
+_sandbox_checked = False
+
+import base64  # noqa: E402 (after the spawn, above)
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import flask  # noqa: E402
+
+from tracer.content_encoding import ENCODINGS, compressed  # noqa: E402
+from tracer.request import (MAX_BODY_BYTES, RequestError, is_pythontutor_endpoint, parse_body,  # noqa: E402
+                            parse_pythontutor_query, too_large)
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -98,22 +114,6 @@ def _serve(request):
         return _response(json.dumps(body).encode(), 503)
     return _response(record, 200, {"Content-Encoding": "gzip"} if gzip else None)
 
-
-# Every process of the service (functions-framework's arbiter imports this
-# module; its workers are forked from it and keep the setting) is non-dumpable:
-# where the traced children share its uid (an unprivileged service), they can
-# then neither ptrace it nor read its /proc/<pid>/mem, environ or maps.
-kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
-
-# The fork server is spawned as this module is imported, so that it imports
-# and confines itself while functions-framework starts; gunicorn's workers,
-# forked after, use it through the control socket they inherit (a
-# SOCK_SEQPACKET socket, which several workers can share). The first request
-# checks it (the canary) before any program runs.
-_sandbox_instance = Sandbox()
-_sandbox_instance.spawn()
-_sandbox_lock = threading.Lock()
-_sandbox_checked = False
 
 
 def _sandbox():

@@ -8,7 +8,6 @@
 import json
 
 from .delta import decode
-from .engine import Engine
 from .limits import DEFAULT_STEPS, limits_for
 
 __all__ = ["trace", "trace_json", "decode", "DEFAULT_STEPS"]
@@ -23,6 +22,9 @@ def trace_json(source, input="", steps=DEFAULT_STEPS, encoding="full", format="r
     "pythontutor" (Python Tutor's trace, see tracer.pythontutor) or "willow"
     (willow's, see tracer.willow); `options` the format's own (see there).
     """
+    # imported here, not with the package: the service's process imports the package
+    # (for the sandbox's side) but never traces, and its cold start waits for its imports
+    from .engine import Engine
     return Engine(source, input, limits_for(steps), encoding=encoding, format=format, options=options).run()
 
 

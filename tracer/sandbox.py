@@ -107,11 +107,14 @@ class Sandbox:
         # -I less its -E: -s -P, and an environment with nothing but a fixed hash
         # seed, so a program's sets and dicts of strings come out the same on
         # every run (Python Tutor's traces are made with PYTHONHASHSEED=0 too),
-        # and the choice of the Python fallback where it is asked for.
+        # and the choice of the Python fallback where it is asked for. -S: the
+        # server imports nothing from site-packages, and `site` (the .pth files of
+        # the service's packages) cost its start, on a cold start's path, 8 ms of
+        # 16; the builtins it would add are the runtime's own (runtime.py).
         env = {"PYTHONHASHSEED": "0"}
         env.update({name: os.environ[name] for name in _PASSED_TO_SERVER if name in os.environ})
         self._process = subprocess.Popen(
-            [sys.executable, "-s", "-P", "-c", code, str(theirs.fileno()), json.dumps(settings)],
+            [sys.executable, "-S", "-s", "-P", "-c", code, str(theirs.fileno()), json.dumps(settings)],
             env=env, cwd="/", pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL)
         theirs.close()
