@@ -1,6 +1,7 @@
 """Tracing never changes what a program does: each program here prints (or raises)
 the same traced, in-process and in the sandbox, as CPython running it as a script."""
 
+import concurrent.futures
 import json
 import subprocess
 import sys
@@ -261,3 +262,13 @@ def test_garbage_cycles_die_at_the_same_steps_in_the_services_children():
     assert record == tracer.trace_json(source, "", 5000)
     printed = json.loads(record)["stdout"].splitlines()
     assert printed[:printed.index("end")].count("del") >= 150  # collected while it ran, not at its exit
+
+
+def test_children_that_did_not_warm_up_trace_as_those_that_did():
+    # requests at once: spares forked while others run skip the warm-up (forkserver._Spares._add)
+    source = textwrap.dedent(test_speedups.MUTATING_PROGRAMS["garbage_cycles_with_finalizers"])
+    expected = tracer.trace_json(source, "", 5000)
+    sandbox = main._sandbox()
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        records = list(pool.map(lambda _: sandbox.run(source, "", 5000), range(12)))
+    assert records == [expected] * 12

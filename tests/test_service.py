@@ -319,6 +319,36 @@ def test_the_spares_warm_up_ends_well_within_its_limits():
     assert len(record["steps"]) < forkserver.WARM_UP_STEPS / 10
 
 
+def test_a_spare_warms_up_only_where_no_child_runs_a_request():
+    """While children run, their cores are theirs: a spare forked then does not warm up."""
+    import select
+    import socket
+    from tracer import forkserver
+    forked, peers = [], []
+
+    def fork(warm):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        peers.append(theirs)
+        forked.append(warm)
+        return ours, 1000 + len(forked)
+
+    spares = forkserver._Spares(fork, 2, select.poll())
+    spares.refill()  # the first ones, with nothing running yet
+    assert forked == [True, True]
+    connection = socket.socketpair()
+    try:
+        spares.pass_on(b"t", connection[0].fileno())  # a child now runs a request
+        spares.pass_on(b"t", connection[0].fileno())
+        spares.refill()
+        assert forked == [True, True, False]
+        spares.pass_on(b"t", connection[0].fileno())
+        spares.pass_on(b"t", connection[0].fileno())  # none waits: forked for it, cold too
+        assert forked == [True, True, False, False]
+    finally:
+        for end in [*connection, *peers]:
+            end.close()
+
+
 def test_the_thread_reading_a_long_trace_checks_it_off_the_childs_cpu(monkeypatch):
     """The child names its CPU in its first line. Once its steps come in batches,
     the thread reading them keeps off that CPU where it has another one, and has
