@@ -264,6 +264,17 @@ def test_garbage_cycles_die_at_the_same_steps_in_the_services_children():
     assert printed[:printed.index("end")].count("del") >= 150  # collected while it ran, not at its exit
 
 
+def test_a_finalizer_runs_traced_in_the_services_child_where_cpython_runs_it():
+    # the engine is the one traced in process, but the child is forked from a frozen server and
+    # sends its steps in batches: its finalizers' steps still come as CPython runs them
+    source = test_speedups.FINALIZED_AS_LET_GO
+    record = json.loads(main._sandbox().run(source, "", 1000))
+    assert record == tracer.trace(source, "", 1000)
+    steps = [(step["event"], step["line"], step["stack"][-1]["name"]) for step in record["steps"]]
+    assert steps == test_speedups._events_as_cpython_traces_them(source)
+    assert ("line", 5, "__del__") in steps and ("line", 12, "numbers") in steps
+
+
 def test_children_that_did_not_warm_up_trace_as_those_that_did():
     # requests at once: spares forked while others run skip the warm-up (forkserver._Spares._add)
     source = textwrap.dedent(test_speedups.MUTATING_PROGRAMS["garbage_cycles_with_finalizers"])

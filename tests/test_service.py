@@ -319,33 +319,38 @@ def test_the_spares_warm_up_ends_well_within_its_limits():
     assert len(record["steps"]) < forkserver.WARM_UP_STEPS / 10
 
 
-def test_a_spare_warms_up_only_where_no_child_runs_a_request():
-    """While children run, their cores are theirs: a spare forked then does not warm up."""
+def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_children():
+    """With every core taken by children running requests, the cores are theirs: a spare
+    forked then does not warm up (as many spares are wanted as there are cores)."""
     import select
     import socket
     from tracer import forkserver
-    forked, peers = [], []
+    forked, ours, peers = [], [], []
 
     def fork(warm):
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        peers.append(theirs)
+        server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.append(server_end)
+        peers.append(child_end)
         forked.append(warm)
-        return ours, 1000 + len(forked)
+        return server_end, 1000 + len(forked)
 
     spares = forkserver._Spares(fork, 2, select.poll())
     spares.refill()  # the first ones, with nothing running yet
     assert forked == [True, True]
     connection = socket.socketpair()
     try:
-        spares.pass_on(b"t", connection[0].fileno())  # a child now runs a request
-        spares.pass_on(b"t", connection[0].fileno())
+        spares.pass_on(b"t", connection[0].fileno())  # one child runs a request: a core is left
+        spares.died(ours[0].fileno())
         spares.refill()
-        assert forked == [True, True, False]
+        assert forked == [True, True, True]
+        spares.pass_on(b"t", connection[0].fileno())  # two run, on two cores
+        spares.refill()
+        assert forked == [True, True, True, False]
         spares.pass_on(b"t", connection[0].fileno())
         spares.pass_on(b"t", connection[0].fileno())  # none waits: forked for it, cold too
-        assert forked == [True, True, False, False]
+        assert forked == [True, True, True, False, False]
     finally:
-        for end in [*connection, *peers]:
+        for end in [*connection, *ours, *peers]:
             end.close()
 
 
