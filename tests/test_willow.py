@@ -12,7 +12,9 @@ listed with the reason, and the list is exact.
 import ast
 import gzip
 import json
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import tracer
 from tests.conftest import SCHEMA_DIR, check_error
 from tests.test_pythontutor import ANY_PATH
 from tests.test_service import app, post
+from tests.test_speedups import FINALIZED_AS_LET_GO, ROOT, _events_as_cpython_traces_them
 from tests.willow.programs import PROGRAMS, STEPS
 
 EXPECTED = Path(__file__).resolve().parent / "willow" / "expected"
@@ -188,6 +191,46 @@ def trace(source, steps=400, input_text=""):
     body = tracer.trace(source, input_text, steps, format="willow")
     WILLOW.validate(body)
     return body["steps"]
+
+
+def _snapshot_events(steps):
+    return [(step["snapshot"]["event"], step["snapshot"]["stack"][-1]["line"] + 1,
+             step["snapshot"]["stack"][-1]["name"]) for step in steps if "snapshot" in step]
+
+
+def test_a_finalizer_runs_traced_where_cpython_runs_it():
+    """willow's tracer holds none of the program's objects: a `__del__` (a dropped generator's
+    `finally`) runs traced as the line lets go of it. The renderer holds what the last step
+    showed, and lets go as it renders the next: traced, the finalizer's steps come first, then
+    that step, rendered again; through the service and without the C loops alike."""
+    source = FINALIZED_AS_LET_GO
+    body = tracer.trace(source, "", 1000, format="willow")
+    WILLOW.validate(body)
+    assert _snapshot_events(body["steps"]) == _events_as_cpython_traces_them(source)
+    printed = {event: step.get("print", "") for event, step in zip(_snapshot_events(body["steps"]), body["steps"])}
+    assert printed[("line", 6, "__del__")] == "closing a\n"  # what line 5 printed, inside the finalizer
+    assert printed[("line", 13, "numbers")] == "numbers closed\n"
+    response = post(app.test_client(), {"source": source, "steps": 1000, "format": "willow"})
+    assert response.get_json() == body
+    script = ("import sys, tracer; from tracer import speedups; assert not speedups.NATIVE; "
+              "sys.stdout.buffer.write(tracer.trace_json(sys.stdin.read(), '', 1000, format='willow'))")
+    fallback = subprocess.run([sys.executable, "-c", script], input=source.encode(), capture_output=True,
+                              check=True, env=dict(os.environ, TRACER_SPEEDUPS="0"), cwd=ROOT)
+    assert json.loads(fallback.stdout) == body
+
+
+@pytest.mark.parametrize("steps", [4, 12, 13, 20])
+def test_a_step_limit_inside_a_traced_finalizer_ends_the_trace_there(steps):
+    source = ("class A:\n    def __init__(self, n):\n        self.n = n\n    def __del__(self):\n"
+              "        total = 0\n        for i in range(3):\n            total += i\n"
+              "        print('del', self.n, total)\n"
+              "for i in range(40):\n    a = A(i)\n    a = None\nprint('end')\n")
+    body = tracer.trace(source, "", steps, format="willow")
+    assert len(body["steps"]) == steps + 1 and "error" in body["steps"][-1]
+    names = [name for _, _, name in _snapshot_events(body["steps"])]
+    assert ("__del__" in names) == (steps >= 13)  # the first finalizer is called at step 13
+    response = post(app.test_client(), {"source": source, "steps": steps, "format": "willow"})
+    assert response.get_json() == body
 
 
 def test_a_step_limit_inside_except_exception_ends_the_trace():

@@ -244,7 +244,9 @@ class Engine:
         self._encoder.finalizers_may_run = self._may_finalize()
         renderer = self._format.renderer
         if renderer is not None:
-            self._render = renderer(code, set(self._environment.globals()), self._source, self._options).render
+            traced = {"finalizers_traced": self._may_finalize()} if self._format.traces_finalizers else {}
+            self._render = renderer(code, set(self._environment.globals()), self._source, self._options,
+                                    **traced).render
             self._take_step = self._take_rendered_step
         else:
             self._take_step = self._take_record_step
@@ -515,8 +517,14 @@ class Engine:
         return True
 
     def _take_rendered_step(self, frame, event, arg, chain, yielded):
-        """Add the step in the format's renderer's shape, where it shows one here."""
+        """Add the step in the format's renderer's shape, where it shows one here; _AGAIN
+        where rendering it ran the program (as _take_record_step, for the formats whose
+        finalizers are traced: Format.traces_finalizers)."""
+        output, core = self._output, self._core
+        writes, steps = output.writes, core.steps
         step = self._render(frame, event, arg, chain, yielded)
+        if self._format.traces_finalizers and (output.writes != writes or core.steps != steps):
+            return _AGAIN
         if step is None:
             return False
         if not self._writer.add_step(step, self._output.take()):

@@ -35,6 +35,11 @@ class Format:
     echo_input: bool = False
     # whether the response shows what the program printed after its last step when a limit stopped it
     prints_at_limit: bool = False
+    # whether a finalizer of what the program let go of (a __del__, a dropped generator's
+    # `finally`) runs traced, its steps the format's before the step where the program let go,
+    # as CPython runs it there; the renderer is then given finalizers_traced and must render
+    # a step again after them. The record's are always traced (snapshot.HeapEncoder.release).
+    traces_finalizers: bool = False
 
 
 RECORD = Format(
@@ -52,6 +57,8 @@ PYTHONTUTOR = Format(
     renderer=pythontutor.PythonTutorRenderer,
     options={"heap_primitives": bool, "cumulative_mode": bool},
     echo_input=True)
+# (Python Tutor's own generator holds every object it showed until the program ends, so it never
+# shows a finalizer's steps; here their output comes where the program let go, untraced)
 
 WILLOW = Format(
     name="willow", summary="willow's trace (the original Python Tracer)", schema="willow.json",
@@ -59,7 +66,8 @@ WILLOW = Format(
     streamed=lambda limits, send, source, encoding, options: willow.StreamedWillow(limits, send),
     reply=willow.WillowReply,
     renderer=willow.WillowRenderer,
-    prints_at_limit=True)
+    prints_at_limit=True,
+    traces_finalizers=True)  # as willow's tracer, which never held the program's objects
 
 FORMATS = {entry.name: entry for entry in (RECORD, PYTHONTUTOR, WILLOW)}
 

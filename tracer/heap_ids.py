@@ -12,13 +12,23 @@ order the last step showed them (a container before what it holds).
 
 import functools
 import sys
+import types
 import weakref
 
+from .objects import type_dict
+from .speedups import run_traced
+
 _SWEEP_SLACK = 32
+_SUSPENDED = {types.GeneratorType: "gi_suspended", types.CoroutineType: "cr_suspended",
+              types.AsyncGeneratorType: "ag_suspended"}
 
 
 class HeapIds:
-    def __init__(self, first_id):
+    def __init__(self, first_id, finalizers_traced=False):
+        # whether what end_step lets go dies with tracing on, where its death runs the
+        # program's code: that code's steps are then the format's (the engine takes the
+        # step being rendered again after them)
+        self._finalizers_traced = finalizers_traced
         self._next_id = first_id
         self._ids = {}  # id(obj) -> heap id
         self._held = {}  # heap id -> obj: those the last step showed, and those not watchable that live on
@@ -45,28 +55,50 @@ class HeapIds:
 
     def end_step(self):
         """As a step's heap is done: let go of what the last step showed and this one does not
-        (the finalizers of what only the tracer held run here, their output this step's)."""
+        (the finalizers of what only the tracer held run here: their output this step's, and,
+        where they are traced, their steps before it)."""
         shown, held = self._shown, self._held
         sweep = len(held) - len(shown) > self._sweep_at
         # a sweep: also those held on before, which the program may have let go of since
         vanished = [heap_id for heap_id in (held if sweep else self._last_shown) if heap_id not in shown]
         self._last_shown, self._shown = shown, {}
-        obj = None
-        for heap_id in vanished:
-            obj = held.pop(heap_id)
-            if self._watch(heap_id, obj):
-                continue
-            # its entry gone: `obj` here and getrefcount's argument are the tracer's only ones
-            if sys.getrefcount(obj) <= 2:
-                del self._ids[id(obj)]
-            else:
-                held[heap_id] = obj
-            obj = None
+        # out of `held` before any dies: a finalizer's traced steps find the ids as they are now
+        candidates = [(heap_id, held.pop(heap_id)) for heap_id in vanished]
         if sweep:
             self._sweep_at = 2 * (len(held) - len(shown)) + _SWEEP_SLACK
+        if self._finalizers_traced and any(finalizes(obj) for _, obj in candidates):
+            run_traced(self._let_go, candidates)
+        else:
+            self._let_go(candidates)
+
+    def _let_go(self, candidates):
+        """end_step's end: each dies in turn, if the tracer held its last reference, before the
+        next is looked at (what it held may have had no other)."""
+        for index, (heap_id, obj) in enumerate(candidates):
+            candidates[index] = None
+            if self._watch(heap_id, obj):
+                obj = None
+                continue
+            # `obj` here and getrefcount's argument are the tracer's only ones
+            if sys.getrefcount(obj) <= 2:
+                if self._ids.get(id(obj)) == heap_id:  # (unless a finalizer's step showed it again)
+                    del self._ids[id(obj)]
+            else:
+                self._held[heap_id] = obj
+            obj = None
 
     def _watch(self, heap_id, obj):
         return watch(self._watched, self._deaths, heap_id, obj)
+
+
+def finalizes(obj):
+    """Whether obj's death runs code of its own: a __del__ in its class's MRO, or a suspended
+    generator's (its `finally`). Read without running any: class dicts and a flag."""
+    cls = type(obj)
+    suspended = _SUSPENDED.get(cls)
+    if suspended is not None:
+        return getattr(obj, suspended)
+    return any("__del__" in type_dict(base) for base in type.__dict__["__mro__"].__get__(cls))
 
 
 def watch(watched, deaths, heap_id, obj):

@@ -12,7 +12,7 @@ import math
 import sys
 import types
 
-from .heap_ids import forget_dead, watch
+from .heap_ids import finalizes, forget_dead, watch
 from .speedups import EncoderCore, dict_version, run_traced, same_items, same_objects, settle_heap
 from .record import encode, encode_string
 from .objects import (SCALAR_REPRS, SCALAR_TYPES, TypeLayout, bytes_repr, clip, dict_get, dict_items, exception_args,
@@ -183,20 +183,6 @@ class _PythonCore:
 
 
 _Core = EncoderCore if EncoderCore is not None else _PythonCore
-_SUSPENDED = {types.GeneratorType: "gi_suspended", types.CoroutineType: "cr_suspended",
-              types.AsyncGeneratorType: "ag_suspended"}
-
-
-def _finalizes(obj):
-    """Whether obj's death runs code of its own: a __del__ in its class's MRO, or a suspended
-    generator's (its `finally`). Read without running any: class dicts and a flag."""
-    cls = type(obj)
-    suspended = _SUSPENDED.get(cls)
-    if suspended is not None:
-        return getattr(obj, suspended)
-    return any("__del__" in type_dict(base) for base in type.__dict__["__mro__"].__get__(cls))
-
-
 _RELEASE_SLACK = 32
 
 
@@ -297,7 +283,7 @@ class HeapEncoder(_Core):
             candidates[index] = None
         obj = None
         if roots or referred:
-            if self.finalizers_may_run and any(pair is not None and _finalizes(pair[1]) for pair in candidates):
+            if self.finalizers_may_run and any(pair is not None and finalizes(pair[1]) for pair in candidates):
                 # what their deaths run (a `__del__`, a dropped generator's `finally`) is the
                 # program's: traced, its steps come before this one, which the engine then takes
                 # again (and where one runs that this did not foresee, untraced: its output

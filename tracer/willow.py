@@ -143,10 +143,11 @@ class _Heap:
 class WillowRenderer:
     """The engine's steps as willow's snapshots."""
 
-    def __init__(self, module_code, globals_hidden, source, options=None):
+    def __init__(self, module_code, globals_hidden, source, options=None, finalizers_traced=False):
         self._module_code = module_code
         self._hidden = globals_hidden
-        self._ids = HeapIds(first_id=0)
+        # (a step is rendered from the frames alone, so the engine can render it again)
+        self._ids = HeapIds(first_id=0, finalizers_traced=finalizers_traced)
 
     def render(self, frame, event, arg, chain, yielded=False):
         self._ids.start_step()
