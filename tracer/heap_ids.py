@@ -74,7 +74,9 @@ class HeapIds:
     def _let_go(self, candidates):
         """end_step's end: each dies in turn, if the tracer held its last reference, before the
         next is looked at (what it held may have had no other)."""
-        for index, (heap_id, obj) in enumerate(candidates):
+        for index in range(len(candidates)):
+            # (by index: enumerate's reused result would hold the pair, and so obj, a turn longer)
+            heap_id, obj = candidates[index]
             candidates[index] = None
             if self._watch(heap_id, obj):
                 obj = None
