@@ -115,7 +115,6 @@ def _serve(request):
     return _response(record, 200, {"Content-Encoding": "gzip"} if gzip else None)
 
 
-
 def _sandbox():
     """The fork server, checked on first use; SandboxUnavailable if isolation does not hold."""
     global _sandbox_checked

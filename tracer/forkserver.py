@@ -5,8 +5,8 @@ imports the tracer and the allowed modules, confines itself once
 (confinement.isolate_server: an empty root, its own namespaces, not the
 service's user) and then keeps `spares` children forked and confined ahead
 (confinement.confine_spare: session, descriptors, limits, no_new_privs,
-Landlock, seccomp) and warmed up by a small trace, each waiting on a socket
-of its own. On its control socket the service sends one message per
+Landlock, seccomp) and warmed up by a small trace where a core is free for
+it (_Spares._add), each waiting on a socket of its own. On its control socket the service sends one message per
 request: one byte (b"t" trace, b"c" canary) with one descriptor, a socket
 whose other end it holds. The server passes both on to a spare, which makes
 that socket its only one, reads the request from it, traces the program and
