@@ -232,6 +232,23 @@ def test_the_empty_root_changes_nothing_a_program_does(client):
     assert record["stdout"] == untraced
 
 
+def test_the_fork_servers_start_without_site_changes_no_builtin(client):
+    """The fork server starts with -S (no site): the builtins a program sees are those it
+    sees in process, where site ran."""
+    source = "print(sorted(dir(__builtins__)))\nexit(3)\n"
+    record = check_record(post(client, {"source": source, "steps": 50}).get_json())
+    assert record == tracer.trace(source, "", 50)
+    assert record["outcome"]["exit_code"] == 3 and "'quit'" in record["stdout"]
+
+
+def test_importing_the_service_does_not_import_the_engine():
+    # its cold start waits for its imports, and it never traces (the fork server's children do)
+    script = "import sys, main; print('tracer.engine' in sys.modules, 'tracer.sandbox' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert result.stdout.split() == ["False", "True"]
+
+
 DECODERS = {"gzip": gzip.decompress, "br": brotli.decompress, "zstd": zstandard.decompress}
 
 

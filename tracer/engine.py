@@ -244,7 +244,9 @@ class Engine:
         self._encoder.finalizers_may_run = self._may_finalize()
         renderer = self._format.renderer
         if renderer is not None:
-            traced = {"finalizers_traced": self._may_finalize()} if self._format.traces_finalizers else {}
+            # (where the program has no __del__ and no generator, letting go runs none of its code)
+            self._finalizers_traced = self._format.traces_finalizers and self._may_finalize()
+            traced = {"finalizers_traced": True} if self._finalizers_traced else {}
             self._render = renderer(code, set(self._environment.globals()), self._source, self._options,
                                     **traced).render
             self._take_step = self._take_rendered_step
@@ -523,7 +525,7 @@ class Engine:
         output, core = self._output, self._core
         writes, steps = output.writes, core.steps
         step = self._render(frame, event, arg, chain, yielded)
-        if self._format.traces_finalizers and (output.writes != writes or core.steps != steps):
+        if self._finalizers_traced and (output.writes != writes or core.steps != steps):
             return _AGAIN
         if step is None:
             return False
