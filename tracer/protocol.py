@@ -37,6 +37,7 @@ def request_length(header):
         raise ValueError("request too large")
     return length
 
+
 STEP_OPENER = b'{"step":'
 LINE_CLOSER = b"}\n"
 _PID_OPENER = b'{"pid":'
