@@ -81,6 +81,7 @@ PyInit__speedups(void)
     text_heap = PyUnicode_InternFromString("heap");
     text_release = PyUnicode_InternFromString("release");
     text_forget_dead = PyUnicode_InternFromString("forget_dead");
+    text_activations = PyUnicode_InternFromString("activations");
     text_frames = PyUnicode_InternFromString("frames");
     text_line = PyUnicode_InternFromString("line");
     text_call = PyUnicode_InternFromString("call");
@@ -90,7 +91,7 @@ PyInit__speedups(void)
     text_depth = PyUnicode_InternFromString("depth");
     text_yield = PyUnicode_InternFromString(",\"yield\":true");
     if (text_line == NULL || text_call == NULL || text_return == NULL || text_unread == NULL || text_empty == NULL
-            || text_depth == NULL || text_yield == NULL || text_other_text == NULL || text_heap == NULL || text_release == NULL || text_forget_dead == NULL || text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL || text_qualname == NULL) {
+            || text_depth == NULL || text_yield == NULL || text_other_text == NULL || text_heap == NULL || text_release == NULL || text_forget_dead == NULL || text_activations == NULL || text_true == NULL || text_false == NULL || text_null == NULL || text_comma == NULL || text_qualname == NULL) {
         return NULL;
     }
     if (PyType_Ready(&ActivationType) < 0 || PyType_Ready(&EncoderType) < 0 || PyType_Ready(&BufferType) < 0

@@ -247,7 +247,8 @@ class HeapEncoder(_Core):
         proportion to what it shows.
 
         The C core calls this at the same points with the same arguments, so
-        both give the same ids. Finalizers of what only the tracer held run
+        both give the same ids; but not where it can tell that nothing would
+        be let go (frames.c, release_holds_all). Finalizers of what only the tracer held run
         here (_let_go), as the step after the line where the program let go
         is taken: traced, though inside the trace function (run_traced), so
         their steps come before that one, which the engine then takes again

@@ -397,7 +397,7 @@ frames_text(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
     return texts;
 }
 
-static PyObject *text_heap, *text_frames, *text_release, *text_forget_dead;
+static PyObject *text_heap, *text_frames, *text_release, *text_forget_dead, *text_activations;
 
 /* encoder.snapshot(chain, step, ran, names_by_code, python_frame_text[, returned])
  *     -> (frames, heap, return_text or None)
@@ -459,6 +459,61 @@ vanished_ids(PyObject *last, PyObject *heap)
         }
     }
     return vanished;
+}
+
+/* 1 where `pair`, a (heap id, object) pair, names heap id `id` (exact ints both). */
+static int
+names_id(PyObject *pair, PyObject *id)
+{
+    if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyLong_CheckExact(PyTuple_GET_ITEM(pair, 0))) {
+        return 0;
+    }
+    PyObject *named = PyTuple_GET_ITEM(pair, 0);
+    if (named == id) {
+        return 1;
+    }
+    int overflow_a, overflow_b;
+    long long a = PyLong_AsLongLongAndOverflow(named, &overflow_a);
+    long long b = PyLong_AsLongLongAndOverflow(id, &overflow_b);
+    return !overflow_a && !overflow_b && a == b && a != -1;
+}
+
+/* 1 when release(vanished, heap, shown_frames) would let go of nothing, so that it
+ * need not be called: no sweep is due, there are live activations the step does
+ * not show, and each vanished id is one that an activation's cached locals refer
+ * to (a suspended generator's, say, whose frame the step left): release holds
+ * those (HeapEncoder._held_by_hidden_frames). 0 when that cannot be told. */
+static int
+release_holds_all(EncoderObject *e, PyObject *vanished, Py_ssize_t shown_frames)
+{
+    if (!PyDict_CheckExact(e->ids) || PyDict_GET_SIZE(e->ids) > e->release_at || !PyList_GET_SIZE(vanished)) {
+        return 0;
+    }
+    PyObject *activations = PyObject_GetAttr((PyObject *)e, text_activations);
+    if (activations == NULL) {
+        PyErr_Clear();  /* release itself then says what is wrong */
+        return 0;
+    }
+    int held = PyDict_CheckExact(activations) && PyDict_GET_SIZE(activations) > shown_frames;
+    for (Py_ssize_t i = 0; held && i < PyList_GET_SIZE(vanished); i++) {
+        PyObject *id = PyList_GET_ITEM(vanished, i), *frame, *activation;
+        Py_ssize_t position = 0;
+        held = 0;
+        while (!held && PyDict_Next(activations, &position, &frame, &activation)) {
+            PyObject *cached = Py_IS_TYPE(activation, &ActivationType) ? ((ActivationObject *)activation)->cached : NULL;
+            if (cached == NULL || !PyTuple_CheckExact(cached) || PyTuple_GET_SIZE(cached) != 3
+                    || !PyList_CheckExact(PyTuple_GET_ITEM(cached, 2))) {
+                continue;
+            }
+            PyObject *referred = PyTuple_GET_ITEM(cached, 2);
+            for (Py_ssize_t j = 0; !held && j < PyList_GET_SIZE(referred); j++) {
+                held = names_id(PyList_GET_ITEM(referred, j), id);
+            }
+        }
+    }
+    Py_DECREF(activations);
+    PyErr_Clear();  /* (an int too big for long long, which no heap id is) */
+    return held;
 }
 
 static PyObject *
@@ -550,9 +605,12 @@ snapshot_of(EncoderObject *e, PyObject *const *args, PyObject *value_returned)
         Py_DECREF(heap);
     }
 done:
-    /* as _PythonCore.snapshot: what no step shows any more is let go */
+    /* as _PythonCore.snapshot: what no step shows any more is let go (where
+     * release would hold it all, as a generator's objects its frame left, without
+     * a call: 68 of a 1000-step trace of bench/programs/generators.py) */
     if (result != NULL && PyDict_CheckExact(e->ids)
-            && ((vanished != NULL && PyList_GET_SIZE(vanished)) || PyDict_GET_SIZE(e->ids) > e->release_at)) {
+            && ((vanished != NULL && PyList_GET_SIZE(vanished)) || PyDict_GET_SIZE(e->ids) > e->release_at)
+            && !(vanished != NULL && release_holds_all(e, vanished, PyList_GET_SIZE(args[0])))) {
         PyObject *shown_frames = PyLong_FromSsize_t(PyList_GET_SIZE(args[0]));
         PyObject *released = NULL;
         if (shown_frames != NULL && (vanished != NULL || (vanished = PyList_New(0)) != NULL)) {
