@@ -16,6 +16,7 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 import textwrap
@@ -523,6 +524,51 @@ def test_c_string_texts_match_python_on_random_strings():
     for _ in range(2000):
         text = "".join(generator.choice(alphabet) for _ in range(generator.randrange(0, 12)))
         assert encoder.items_text([text], 1) == encode_string(text), repr(text)
+
+
+def test_the_records_encoder_writes_what_json_dumps_writes():
+    """record.encode keeps json's C encoder from one call to the next: the same text,
+    and the same errors, as json.dumps with its options."""
+    import random
+    from tracer import record
+
+    assert record._ENCODER is not None  # CPython's json has its C part
+
+    def dumps(value):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+    generator = random.Random(7)
+    alphabet = [chr(c) for c in (*range(0, 0x80), 0xe9, 0x2028, 0x4e2d, 0xd800, 0xdfff, 0x1f600)]
+
+    def value(depth=0):
+        kind = generator.randrange(9 if depth < 4 else 6)
+        if kind == 0:
+            return generator.randrange(-10 ** 20, 10 ** 20)
+        if kind == 1:
+            return generator.choice([0.1, -2.5e300, 1e-7, 3.0, generator.random()])
+        if kind == 2:
+            return "".join(generator.choice(alphabet) for _ in range(generator.randrange(6)))
+        if kind == 3:
+            return generator.choice([None, True, False])
+        if kind in (4, 5):
+            return generator.randrange(300)
+        if kind == 6:
+            return [value(depth + 1) for _ in range(generator.randrange(4))]
+        if kind == 7:
+            return {generator.choice(["kind", "ref", "é", "\ud800"]) + str(n): value(depth + 1)
+                    for n in range(generator.randrange(4))}
+        return (value(depth + 1), value(depth + 1))
+
+    for _ in range(3000):
+        written = value()
+        expected = dumps(written)
+        assert record.encode(written) == (record._escape_surrogates(expected)
+                                          if record._SURROGATE.search(expected) else expected)
+    for refused in (float("nan"), {"a": [float("inf")]}, {"x": object()}, {(1, 2): 3}):
+        with pytest.raises((ValueError, TypeError)) as raised:
+            record.encode(refused)
+        with pytest.raises(raised.type, match=re.escape(str(raised.value))):
+            dumps(refused)
 
 
 def test_c_lists_of_plain_numbers_are_what_json_writes():
