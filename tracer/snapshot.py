@@ -247,12 +247,12 @@ class HeapEncoder(_Core):
         proportion to what it shows.
 
         The C core calls this at the same points with the same arguments, so
-        both give the same ids; but not where it can tell that nothing would
-        be let go (frames.c, release_holds_all). Finalizers of what only the tracer held run
-        here (_let_go), as the step after the line where the program let go
-        is taken: traced, though inside the trace function (run_traced), so
-        their steps come before that one, which the engine then takes again
-        (Engine._take_record_step).
+        both give the same ids, but for where it can tell that nothing would
+        be let go (frames.c, release_holds_all). Finalizers of what only the
+        tracer held run here (_let_go), as the step after the line where the
+        program let go is taken: traced, though inside the trace function
+        (run_traced), so their steps come before that one, which the engine
+        then takes again (Engine._take_record_step).
         """
         ids, alive, cache = self._ids, self._alive, self._cache
         sweep = len(ids) > self._release_at
