@@ -35,8 +35,7 @@ def _compact_encoder():
     if make is None:
         return None
     try:
-        return make(None, json.JSONEncoder().default, json.encoder.encode_basestring, None, ":", ",",
-                    False, False, False)
+        return make(None, json.JSONEncoder().default, _encode_basestring, None, ":", ",", False, False, False)
     except TypeError:
         return None
 

@@ -461,23 +461,6 @@ vanished_ids(PyObject *last, PyObject *heap)
     return vanished;
 }
 
-/* 1 where `pair`, a (heap id, object) pair, names heap id `id` (exact ints both). */
-static int
-names_id(PyObject *pair, PyObject *id)
-{
-    if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyLong_CheckExact(PyTuple_GET_ITEM(pair, 0))) {
-        return 0;
-    }
-    PyObject *named = PyTuple_GET_ITEM(pair, 0);
-    if (named == id) {
-        return 1;
-    }
-    int overflow_a, overflow_b;
-    long long a = PyLong_AsLongLongAndOverflow(named, &overflow_a);
-    long long b = PyLong_AsLongLongAndOverflow(id, &overflow_b);
-    return !overflow_a && !overflow_b && a == b && a != -1;
-}
-
 /* 1 when release(vanished, heap, shown_frames) would let go of nothing, so that it
  * need not be called: no sweep is due, there are live activations the step does
  * not show, and each vanished id is one that an activation's cached locals refer
@@ -507,12 +490,13 @@ release_holds_all(EncoderObject *e, PyObject *vanished, Py_ssize_t shown_frames)
             }
             PyObject *referred = PyTuple_GET_ITEM(cached, 2);
             for (Py_ssize_t j = 0; !held && j < PyList_GET_SIZE(referred); j++) {
-                held = names_id(PyList_GET_ITEM(referred, j), id);
+                PyObject *pair = PyList_GET_ITEM(referred, j);  /* (heap id, object) */
+                held = PyTuple_CheckExact(pair) && PyTuple_GET_SIZE(pair) == 2
+                       && same_object(PyTuple_GET_ITEM(pair, 0), id);
             }
         }
     }
     Py_DECREF(activations);
-    PyErr_Clear();  /* (an int too big for long long, which no heap id is) */
     return held;
 }
 
