@@ -372,10 +372,13 @@ def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_childr
 
 
 def test_the_thread_reading_a_long_trace_checks_it_off_the_childs_cpu(monkeypatch):
-    """The child names its CPU in its first line. Once its steps come in batches,
-    the thread reading them keeps off that CPU where it has another one, and has
-    its CPUs back at the end; a short trace never moves it."""
+    """The child names its CPU in its first line. Once more than a small program's
+    steps have come (even while the child still sends them one by one), the
+    thread reading them keeps off that CPU where it has another one, and has its
+    CPUs back at the end; a short trace never moves it."""
     from tracer import sandbox as sandbox_module
+    from tracer.record import STREAM_EACH_BYTES
+    from tracer.sandbox import _CHECK_BESIDE_FROM_BYTES
     moves, cpus_while_checking = [], []
     away_from, step_lines = sandbox_module._away_from, sandbox_module.step_lines
 
@@ -393,6 +396,15 @@ def test_the_thread_reading_a_long_trace_checks_it_off_the_childs_cpu(monkeypatc
     sandbox = main._sandbox()
     check_record(json.loads(sandbox.run("a = 1\nb = a + 1\n", "", 100)))
     assert moves == [] and all(cpus == before for cpus in cpus_while_checking)
+    cpus_while_checking.clear()
+    # about 20 steps, all sent one by one (fewer bytes than STREAM_EACH_BYTES); the sums
+    # keep them apart, so they cannot all come in the read that has the child's first line
+    few = "words = []\nfor i in range(6):\n    words.append(str(i))\n    sum(range(300000))\nprint(words)\n"
+    record = sandbox.run(few, "", 1000)
+    assert _CHECK_BESIDE_FROM_BYTES < len(record) < STREAM_EACH_BYTES
+    assert check_record(json.loads(record))["outcome"]["status"] == "ok"
+    assert len(moves) == 1 and os.sched_getaffinity(0) == before
+    moves.clear()
     cpus_while_checking.clear()
     record = check_record(json.loads(sandbox.run("total = 0\nfor i in range(400):\n    total += i\n", "", 1000)))
     assert record["outcome"]["status"] == "ok"
