@@ -357,7 +357,7 @@ def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_childr
     connection = socket.socketpair()
     try:
         spares.pass_on(b"t", connection[0].fileno())  # one child runs a request: a core is left
-        spares.died(ours[0].fileno())
+        spares.died(ours[1].fileno())  # the other spare: the first went to the request
         spares.refill()
         assert forked == [True, True, True]
         spares.pass_on(b"t", connection[0].fileno())  # two run, on two cores
@@ -368,6 +368,39 @@ def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_childr
         assert forked == [True, True, True, False, False]
     finally:
         for end in [*connection, *ours, *peers]:
+            end.close()
+
+
+def test_a_request_goes_to_the_spare_that_has_waited_longest():
+    """The newest spare may still be warming up; the oldest has had the longest to finish."""
+    import select
+    import socket
+    from tracer import forkserver
+    children, server_ends = [], []
+
+    def fork(warm):
+        server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        server_ends.append(server_end)
+        children.append(child_end)
+        return server_end, 1000 + len(children)
+
+    spares = forkserver._Spares(fork, 3, select.poll())
+    connection = socket.socketpair()
+    try:
+        spares.refill()  # three, forked one after another
+        for kind in (b"t", b"c"):
+            spares.pass_on(kind, connection[0].fileno())
+        for child_end in children:
+            child_end.setblocking(False)
+        given = [socket.recv_fds(child_end, 1, 1)[:2] for child_end in children[:2]]
+        for _, fds in given:
+            for fd in fds:
+                os.close(fd)
+        assert [kind for kind, _ in given] == [b"t", b"c"]
+        with pytest.raises(BlockingIOError):
+            children[2].recv(1)
+    finally:
+        for end in [*connection, *server_ends, *children]:
             end.close()
 
 

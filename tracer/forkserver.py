@@ -151,7 +151,8 @@ class _Spares:
         for _ in range(self._ATTEMPTS):
             if not self._waiting:
                 self._add()
-            fd, (spare, pid) = self._waiting.popitem()
+            fd = next(iter(self._waiting))  # the oldest: the likeliest to be done warming up
+            spare, pid = self._waiting.pop(fd)
             self._events.unregister(fd)
             try:
                 socket.send_fds(spare, [kind], [connection])
