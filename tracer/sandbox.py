@@ -21,7 +21,6 @@ from pathlib import Path
 from . import kernel, protocol
 from .canary import REQUIRED, stand_ins
 from .limits import limits_for
-from .formats import FORMATS
 from .reply import parse_line
 from .speedups import step_lines
 
@@ -163,6 +162,9 @@ class Sandbox:
     def run(self, source, input_text, steps, encoding="full", format="record", options=None, gzip=False):
         """The response body for one program, traced in its own child; with `gzip`, gzip-compressed
         (as the steps come, while the child still traces)."""
+        # imported on the first run, not with this module: main.py spawns the fork
+        # server once this module is imported, and the formats' imports took 21 ms of it
+        from .formats import FORMATS
         limits = limits_for(steps)
         options = options or {}
         request = {"source": source, "input": input_text, "limits": limits.as_record(),
