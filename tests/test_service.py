@@ -338,7 +338,7 @@ def test_the_spares_warm_up_ends_well_within_its_limits():
 
 def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_children():
     """With every core taken by children running requests, the cores are theirs: a spare
-    forked then does not warm up (as many spares are wanted as there are cores)."""
+    forked then does not warm up (twice as many spares are wanted as run at once)."""
     import select
     import socket
     from tracer import forkserver
@@ -351,21 +351,22 @@ def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_childr
         forked.append(warm)
         return server_end, 1000 + len(forked)
 
-    spares = forkserver._Spares(fork, 2, select.poll())
+    spares = forkserver._Spares(fork, 4, 2, select.poll())
     spares.refill()  # the first ones, with nothing running yet
-    assert forked == [True, True]
+    assert forked == [True] * 4
     connection = socket.socketpair()
     try:
         spares.pass_on(b"t", connection[0].fileno())  # one child runs a request: a core is left
-        spares.died(ours[1].fileno())  # the other spare: the first went to the request
-        spares.refill()
-        assert forked == [True, True, True]
+        for waiting in ours[1:4]:  # the others die (the first went to the request)
+            spares.died(waiting.fileno())
+        spares.refill()  # none waits: forked now
+        assert forked == [True] * 5
         spares.pass_on(b"t", connection[0].fileno())  # two run, on two cores
         spares.refill()
-        assert forked == [True, True, True, False]
+        assert forked == [True] * 5 + [False]
         spares.pass_on(b"t", connection[0].fileno())
         spares.pass_on(b"t", connection[0].fileno())  # none waits: forked for it, cold too
-        assert forked == [True, True, True, False, False]
+        assert forked == [True] * 5 + [False, False]
     finally:
         for end in [*connection, *ours, *peers]:
             end.close()
@@ -384,7 +385,7 @@ def test_a_request_goes_to_the_spare_that_has_waited_longest():
         children.append(child_end)
         return server_end, 1000 + len(children)
 
-    spares = forkserver._Spares(fork, 3, select.poll())
+    spares = forkserver._Spares(fork, 3, 2, select.poll())
     connection = socket.socketpair()
     try:
         spares.refill()  # three, forked one after another

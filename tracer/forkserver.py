@@ -64,7 +64,8 @@ def serve(control_fd, settings):
         landlock = confinement.confine_spare(spare_fd, null_fd, settings, program)
         return _spare(dict(server, landlock=landlock), host_paths, warm)
 
-    spares = _Spares(lambda warm: _fork(lambda spare_fd: spare_child(spare_fd, warm)), settings["spares"], events)
+    spares = _Spares(lambda warm: _fork(lambda spare_fd: spare_child(spare_fd, warm)), settings["spares"],
+                     settings["running_at_once"], events)
     while True:
         for fd, _ in _poll(events, spares.refill()):
             if fd == exits:
@@ -87,9 +88,10 @@ class _Spares:
 
     _ATTEMPTS = 3
 
-    def __init__(self, fork, wanted, events):
+    def __init__(self, fork, wanted, running_at_once, events):
         self._fork = fork  # (warm) -> (the server's end of the new spare's socket, its pid)
         self._wanted = wanted
+        self._running_at_once = running_at_once  # children the CPUs run at once
         self._events = events
         self._waiting = {}  # descriptor -> (socket, pid)
         self._running = set()  # pids of the children that took a request
@@ -117,13 +119,13 @@ class _Spares:
 
     def _add(self):
         # Warmed up only where a core is left over from the children running
-        # requests (as many spares are wanted as there are cores). The warm-up
+        # requests. The warm-up
         # moves the trace's page faults ahead of its request, but takes a core
         # for as long again as it saves (a spare of a 2-line program: 6.7 ms of
         # CPU with it, 4.5 without); with every core taken, that time is the
         # running children's, and a request that finds no spare waits for the
         # warm-up of the one forked for it.
-        spare, pid = self._fork(len(self._running) < self._wanted)
+        spare, pid = self._fork(len(self._running) < self._running_at_once)
         self._waiting[spare.fileno()] = (spare, pid)
         # POLLIN: its socket is readable once it has died (gVisor reports a
         # closed peer as readable, but not as hung up unless asked)
