@@ -338,7 +338,7 @@ def test_the_spares_warm_up_ends_well_within_its_limits():
 
 def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_children():
     """With every core taken by children running requests, the cores are theirs: a spare
-    forked then does not warm up (twice as many spares are wanted as run at once)."""
+    forked then does not warm up. Twice as many spares wait as children run at once."""
     import select
     import socket
     from tracer import forkserver
@@ -351,7 +351,7 @@ def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_childr
         forked.append(warm)
         return server_end, 1000 + len(forked)
 
-    spares = forkserver._Spares(fork, 4, 2, select.poll())
+    spares = forkserver._Spares(fork, 2, select.poll())
     spares.refill()  # the first ones, with nothing running yet
     assert forked == [True] * 4
     connection = socket.socketpair()
@@ -385,10 +385,10 @@ def test_a_request_goes_to_the_spare_that_has_waited_longest():
         children.append(child_end)
         return server_end, 1000 + len(children)
 
-    spares = forkserver._Spares(fork, 3, 2, select.poll())
+    spares = forkserver._Spares(fork, 2, select.poll())
     connection = socket.socketpair()
     try:
-        spares.refill()  # three, forked one after another
+        spares.refill()  # four, forked one after another
         for kind in (b"t", b"c"):
             spares.pass_on(kind, connection[0].fileno())
         for child_end in children:
@@ -398,8 +398,9 @@ def test_a_request_goes_to_the_spare_that_has_waited_longest():
             for fd in fds:
                 os.close(fd)
         assert [kind for kind, _ in given] == [b"t", b"c"]
-        with pytest.raises(BlockingIOError):
-            children[2].recv(1)
+        for later in children[2:]:
+            with pytest.raises(BlockingIOError):
+                later.recv(1)
     finally:
         for end in [*connection, *server_ends, *children]:
             end.close()

@@ -3,9 +3,9 @@
 It is started once by the service (sandbox.py) with an empty environment,
 imports the tracer and the allowed modules, confines itself once
 (confinement.isolate_server: an empty root, its own namespaces, not the
-service's user) and then keeps `spares` children forked and confined ahead
+service's user) and then keeps children forked and confined ahead
 (confinement.confine_spare: session, descriptors, limits, no_new_privs,
-Landlock, seccomp) and warmed up by a small trace where a core is free for
+Landlock, seccomp), twice as many as run at once (_Spares), and warmed up by a small trace where a core is free for
 it (_Spares._add), each waiting on a socket of its own. On its control socket the service sends one message per
 request: one byte (b"t" trace, b"c" canary) with one descriptor, a socket
 whose other end it holds. The server passes both on to a spare, which makes
@@ -64,8 +64,8 @@ def serve(control_fd, settings):
         landlock = confinement.confine_spare(spare_fd, null_fd, settings, program)
         return _spare(dict(server, landlock=landlock), host_paths, warm)
 
-    spares = _Spares(lambda warm: _fork(lambda spare_fd: spare_child(spare_fd, warm)), settings["spares"],
-                     settings["running_at_once"], events)
+    spares = _Spares(lambda warm: _fork(lambda spare_fd: spare_child(spare_fd, warm)), settings["running_at_once"],
+                     events)
     while True:
         for fd, _ in _poll(events, spares.refill()):
             if fd == exits:
@@ -88,10 +88,13 @@ class _Spares:
 
     _ATTEMPTS = 3
 
-    def __init__(self, fork, wanted, running_at_once, events):
+    def __init__(self, fork, running_at_once, events):
         self._fork = fork  # (warm) -> (the server's end of the new spare's socket, its pid)
-        self._wanted = wanted
         self._running_at_once = running_at_once  # children the CPUs run at once
+        # Twice as many spares, so that a burst of requests (a class's, a grader's
+        # back to back) finds the second half warm while the first half runs; those
+        # forked for it wait for the quiet after it (refill).
+        self._wanted = 2 * running_at_once
         self._events = events
         self._waiting = {}  # descriptor -> (socket, pid)
         self._running = set()  # pids of the children that took a request

@@ -106,13 +106,10 @@ class Sandbox:
         # not be able to read its memory or /proc files (ptrace rules, /proc/PID/mem).
         kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
         time_seconds = limits_for().time_seconds
-        # Children forked and confined ahead: twice as many as the CPUs can run at
-        # once, so that a burst of requests (a class's, a grader's back to back)
-        # finds the second half warm while the first half runs; those forked for
-        # it wait for the quiet after it (forkserver._Spares.refill).
-        running_at_once = min(self.concurrency, os.cpu_count() or 1)
+        # the children the CPUs run at once: the fork server keeps twice as many
+        # forked and confined ahead (forkserver._Spares)
         settings = {"cpu_seconds": time_seconds + 2, "memory_bytes": self.memory_bytes,
-                    "running_at_once": running_at_once, "spares": 2 * running_at_once}
+                    "running_at_once": min(self.concurrency, self._cpus)}
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         code = f"import sys; sys.path.insert(0, {_ROOT!r}); from tracer.forkserver import main; main()"
         # -I less its -E: -s -P, and an environment with nothing but a fixed hash
