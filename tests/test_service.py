@@ -352,17 +352,17 @@ def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_childr
         return server_end, 1000 + len(forked)
 
     spares = forkserver._Spares(fork, 2, select.poll())
-    spares.refill()  # the first ones, with nothing running yet
+    _refill(spares)  # the first ones, with nothing running yet
     assert forked == [True] * 4
     connection = socket.socketpair()
     try:
         spares.pass_on(b"t", connection[0].fileno())  # one child runs a request: a core is left
         for waiting in ours[1:4]:  # the others die (the first went to the request)
             spares.died(waiting.fileno())
-        spares.refill()  # none waits: forked now
+        _refill(spares)  # none waits: forked now
         assert forked == [True] * 5
         spares.pass_on(b"t", connection[0].fileno())  # two run, on two cores
-        spares.refill()
+        _refill(spares)
         assert forked == [True] * 5 + [False]
         spares.pass_on(b"t", connection[0].fileno())
         spares.pass_on(b"t", connection[0].fileno())  # none waits: forked for it, cold too
@@ -370,6 +370,69 @@ def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_childr
     finally:
         for end in [*connection, *ours, *peers]:
             end.close()
+
+
+def _refill(spares):
+    """Refill as the server's loop does, with no request coming in between."""
+    while spares.refill() == 0:
+        pass
+
+
+def test_the_spares_are_forked_one_per_look_at_the_requests():
+    """Between two forks the server's poll looks for a request: as it starts, the
+    service's first request (the canary) is handed to the first spare, not after four forks."""
+    import select
+    import socket
+    from tracer import forkserver
+    server_ends, children = [], []
+
+    def fork(warm):
+        server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        server_ends.append(server_end)
+        children.append(child_end)
+        return server_end, 1000 + len(children)
+
+    spares = forkserver._Spares(fork, 2, select.poll())
+    connection = socket.socketpair()
+    try:
+        assert spares.refill() == 0  # one forked, more wanted: look for a request at once
+        assert len(children) == 1
+        spares.pass_on(b"c", connection[0].fileno())
+        assert len(children) == 1  # the request went to the spare there was
+        assert spares.refill() == 0
+        assert spares.refill() is None  # a child runs and a spare waits: its end wakes the poll
+        assert len(children) == 2
+    finally:
+        for end in [*connection, *server_ends, *children]:
+            end.close()
+
+
+def test_a_spare_handed_its_request_before_it_warms_up_serves_it_cold(monkeypatch):
+    """The warm-up would only make a request that is there already wait (the service's
+    first requests find spares just forked); one that comes later finds the spare warm."""
+    import socket
+    from tracer import forkserver
+    for handed_before in (True, False):
+        server_end, spare_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        connection = socket.socketpair()
+        warm_ups, served = [], []
+
+        def hand_over():
+            socket.send_fds(server_end, [b"t"], [connection[0].fileno()])
+
+        monkeypatch.setattr(forkserver, "CHILD_FD", spare_end.fileno())
+        monkeypatch.setattr(forkserver, "_warm_up", lambda: (warm_ups.append(True), hand_over()))
+        monkeypatch.setattr(forkserver.confinement, "take_connection", os.close)
+        monkeypatch.setattr(forkserver, "_child", lambda: served.append(True) or 0)
+        try:
+            if handed_before:
+                hand_over()
+            assert forkserver._spare({}, [], True) == 0
+            assert served == [True]
+            assert warm_ups == ([] if handed_before else [True])
+        finally:
+            for end in [server_end, spare_end, *connection]:
+                end.close()
 
 
 def test_a_request_goes_to_the_spare_that_has_waited_longest():
@@ -388,7 +451,7 @@ def test_a_request_goes_to_the_spare_that_has_waited_longest():
     spares = forkserver._Spares(fork, 2, select.poll())
     connection = socket.socketpair()
     try:
-        spares.refill()  # four, forked one after another
+        _refill(spares)  # four, forked one after another
         for kind in (b"t", b"c"):
             spares.pass_on(kind, connection[0].fileno())
         for child_end in children:

@@ -12,8 +12,9 @@ prctl, so the runtime needs no library the platform may lack.
 """
 
 import ctypes
-import platform
+import os
 import struct
+import sys
 
 from . import kernel
 
@@ -157,7 +158,8 @@ def build():
 
 
 def supported():
-    return platform.system() == "Linux" and platform.machine() in ("x86_64", "AMD64")
+    # os.uname, not platform: importing platform took 4 to 9 ms of the fork server's start
+    return sys.platform == "linux" and os.uname().machine == "x86_64"
 
 
 class _SockFprog(ctypes.Structure):
