@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -336,40 +337,32 @@ def test_the_spares_warm_up_ends_well_within_its_limits():
     assert len(record["steps"]) < forkserver.WARM_UP_STEPS / 10
 
 
-def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_children():
-    """With every core taken by children running requests, the cores are theirs: a spare
-    forked then does not warm up. Twice as many spares wait as children run at once."""
-    import select
-    import socket
-    from tracer import forkserver
-    forked, ours, peers = [], [], []
+class _FakeForks:
+    """_Spares' fork, without processes: each spare is the far end of a socket pair."""
 
-    def fork(warm):
+    def __init__(self):
+        self.warm, self.server_ends, self.children = [], [], []
+
+    def __call__(self, warm):
         server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        ours.append(server_end)
-        peers.append(child_end)
-        forked.append(warm)
-        return server_end, 1000 + len(forked)
+        self.server_ends.append(server_end)
+        self.children.append(child_end)
+        self.warm.append(warm)
+        return server_end, 1000 + len(self.children)
 
-    spares = forkserver._Spares(fork, 2, select.poll())
-    _refill(spares)  # the first ones, with nothing running yet
-    assert forked == [True] * 4
-    connection = socket.socketpair()
-    try:
-        spares.pass_on(b"t", connection[0].fileno())  # one child runs a request: a core is left
-        for waiting in ours[1:4]:  # the others die (the first went to the request)
-            spares.died(waiting.fileno())
-        _refill(spares)  # none waits: forked now
-        assert forked == [True] * 5
-        spares.pass_on(b"t", connection[0].fileno())  # two run, on two cores
-        _refill(spares)
-        assert forked == [True] * 5 + [False]
-        spares.pass_on(b"t", connection[0].fileno())
-        spares.pass_on(b"t", connection[0].fileno())  # none waits: forked for it, cold too
-        assert forked == [True] * 5 + [False, False]
-    finally:
-        for end in [*connection, *ours, *peers]:
-            end.close()
+
+@pytest.fixture
+def spares():
+    """A _Spares for 2 children at once on fake forks (spares.forks), and a connection to hand over."""
+    import select
+    from tracer import forkserver
+    forks = _FakeForks()
+    spares = forkserver._Spares(forks, 2, select.poll())
+    spares.forks = forks
+    spares.connection = socket.socketpair()
+    yield spares
+    for end in [*spares.connection, *forks.server_ends, *forks.children]:
+        end.close()
 
 
 def _refill(spares):
@@ -378,39 +371,41 @@ def _refill(spares):
         pass
 
 
-def test_the_spares_are_forked_one_per_look_at_the_requests():
+def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_children(spares):
+    """With every core taken by children running requests, the cores are theirs: a spare
+    forked then does not warm up. Twice as many spares wait as children run at once."""
+    forked, connection = spares.forks.warm, spares.connection[0].fileno()
+    _refill(spares)  # the first ones, with nothing running yet
+    assert forked == [True] * 4
+    spares.pass_on(b"t", connection)  # one child runs a request: a core is left
+    for waiting in spares.forks.server_ends[1:4]:  # the others die (the first went to the request)
+        spares.died(waiting.fileno())
+    _refill(spares)  # none waits: forked now
+    assert forked == [True] * 5
+    spares.pass_on(b"t", connection)  # two run, on two cores
+    _refill(spares)
+    assert forked == [True] * 5 + [False]
+    spares.pass_on(b"t", connection)
+    spares.pass_on(b"t", connection)  # none waits: forked for it, cold too
+    assert forked == [True] * 5 + [False, False]
+
+
+def test_the_spares_are_forked_one_per_look_at_the_requests(spares):
     """Between two forks the server's poll looks for a request: as it starts, the
     service's first request (the canary) is handed to the first spare, not after four forks."""
-    import select
-    import socket
-    from tracer import forkserver
-    server_ends, children = [], []
-
-    def fork(warm):
-        server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        server_ends.append(server_end)
-        children.append(child_end)
-        return server_end, 1000 + len(children)
-
-    spares = forkserver._Spares(fork, 2, select.poll())
-    connection = socket.socketpair()
-    try:
-        assert spares.refill() == 0  # one forked, more wanted: look for a request at once
-        assert len(children) == 1
-        spares.pass_on(b"c", connection[0].fileno())
-        assert len(children) == 1  # the request went to the spare there was
-        assert spares.refill() == 0
-        assert spares.refill() is None  # a child runs and a spare waits: its end wakes the poll
-        assert len(children) == 2
-    finally:
-        for end in [*connection, *server_ends, *children]:
-            end.close()
+    children = spares.forks.children
+    assert spares.refill() == 0  # one forked, more wanted: look for a request at once
+    assert len(children) == 1
+    spares.pass_on(b"c", spares.connection[0].fileno())
+    assert len(children) == 1  # the request went to the spare there was
+    assert spares.refill() == 0
+    assert spares.refill() is None  # a child runs and a spare waits: its end wakes the poll
+    assert len(children) == 2
 
 
 def test_a_spare_handed_its_request_before_it_warms_up_serves_it_cold(monkeypatch):
     """The warm-up would only make a request that is there already wait (the service's
     first requests find spares just forked); one that comes later finds the spare warm."""
-    import socket
     from tracer import forkserver
     for handed_before in (True, False):
         server_end, spare_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -435,38 +430,22 @@ def test_a_spare_handed_its_request_before_it_warms_up_serves_it_cold(monkeypatc
                 end.close()
 
 
-def test_a_request_goes_to_the_spare_that_has_waited_longest():
+def test_a_request_goes_to_the_spare_that_has_waited_longest(spares):
     """The newest spare may still be warming up; the oldest has had the longest to finish."""
-    import select
-    import socket
-    from tracer import forkserver
-    children, server_ends = [], []
-
-    def fork(warm):
-        server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        server_ends.append(server_end)
-        children.append(child_end)
-        return server_end, 1000 + len(children)
-
-    spares = forkserver._Spares(fork, 2, select.poll())
-    connection = socket.socketpair()
-    try:
-        _refill(spares)  # four, forked one after another
-        for kind in (b"t", b"c"):
-            spares.pass_on(kind, connection[0].fileno())
-        for child_end in children:
-            child_end.setblocking(False)
-        given = [socket.recv_fds(child_end, 1, 1)[:2] for child_end in children[:2]]
-        for _, fds in given:
-            for fd in fds:
-                os.close(fd)
-        assert [kind for kind, _ in given] == [b"t", b"c"]
-        for later in children[2:]:
-            with pytest.raises(BlockingIOError):
-                later.recv(1)
-    finally:
-        for end in [*connection, *server_ends, *children]:
-            end.close()
+    children = spares.forks.children
+    _refill(spares)  # four, forked one after another
+    for kind in (b"t", b"c"):
+        spares.pass_on(kind, spares.connection[0].fileno())
+    for child_end in children:
+        child_end.setblocking(False)
+    given = [socket.recv_fds(child_end, 1, 1)[:2] for child_end in children[:2]]
+    for _, fds in given:
+        for fd in fds:
+            os.close(fd)
+    assert [kind for kind, _ in given] == [b"t", b"c"]
+    for later in children[2:]:
+        with pytest.raises(BlockingIOError):
+            later.recv(1)
 
 
 def test_the_thread_reading_a_long_trace_checks_it_off_the_childs_cpu(monkeypatch):
