@@ -131,8 +131,8 @@ class _Spares:
         # requests. The warm-up moves the trace's page faults ahead of its
         # request, but takes a core for as long again as it saves (a spare of a
         # 2-line program: 6.7 ms of CPU with it, 4.5 without); with every core
-        # taken, that time is the running children's, and a request that finds
-        # no spare waits for the warm-up of the one forked for it.
+        # taken, that time is the running children's. (A spare forked for a
+        # request that found none skips it anyway: _spare.)
         spare, pid = self._fork(len(self._running) < self._running_at_once)
         self._waiting[spare.fileno()] = (spare, pid)
         # POLLIN: its socket is readable once it has died (gVisor reports a
