@@ -391,16 +391,18 @@ def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_childr
 
 
 def test_the_spares_are_forked_one_per_look_at_the_requests(spares):
-    """Between two forks the server's poll looks for a request: as it starts, the
-    service's first request (the canary) is handed to the first spare, not after four forks."""
+    """Past the first two, the server's poll looks for a request between two forks: as it
+    starts, the service's first request (the canary) takes the first spare, not the fifth
+    fork's turn, and the trace after it finds the second."""
     children = spares.forks.children
-    assert spares.refill() == 0  # one forked, more wanted: look for a request at once
-    assert len(children) == 1
-    spares.pass_on(b"c", spares.connection[0].fileno())
-    assert len(children) == 1  # the request went to the spare there was
-    assert spares.refill() == 0
-    assert spares.refill() is None  # a child runs and a spare waits: its end wakes the poll
+    assert spares.refill() == 0  # none waited: two forked, more wanted: look for a request at once
     assert len(children) == 2
+    assert spares.refill() == 0  # quiet: one more per look
+    assert len(children) == 3
+    spares.pass_on(b"c", spares.connection[0].fileno())
+    assert len(children) == 3  # the request went to a spare there was
+    assert spares.refill() is None  # a child runs and spares wait: its end wakes the poll
+    assert len(children) == 3
 
 
 def test_a_spare_handed_its_request_before_it_warms_up_serves_it_cold(monkeypatch):
