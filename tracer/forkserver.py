@@ -6,16 +6,17 @@ imports the tracer and the allowed modules, confines itself once
 service's user), traces a small program once (so that no child does
 again what only a first trace does) and then keeps children forked and
 confined ahead (confinement.confine_spare: session, descriptors, limits,
-no_new_privs, Landlock, seccomp), twice as many as run at once (_Spares). Each waits on a
-socket of its own, warmed up by a small trace where a core is free for it
-(_Spares._add) and no request waits for it yet (_spare). On its control
-socket the service sends one message per request: one byte (b"t" trace,
-b"c" canary) with one descriptor, a socket whose other end it holds. The
-server passes both on to a spare, which makes that socket its only one,
-reads the request from it, traces the program and sends the record back;
-the server forks the next spare when none is left, or else once it is
-quiet, one fork per look at the control socket (_Spares.refill). Neither
-the fork, nor the confinement, nor the warm-up is on a request's path.
+no_new_privs, Landlock, seccomp), twice as many as run at once (_Spares).
+Each waits on a socket of its own, warmed up by a small trace where a core
+is free for it (_Spares._add) and no request waits for it yet (_spare).
+On its control socket the service sends one message per request: one byte
+(b"t" trace, b"c" canary) with one descriptor, a socket whose other end it
+holds. The server passes both on to a spare, which makes that socket its
+only one, reads the request from it, traces the program and sends the
+record back; the server forks the next spare when none is left, or else
+once it is quiet, one fork per look at the control socket
+(_Spares.refill). Neither the fork, nor the confinement, nor the warm-up
+is on a request's path.
 
 The sockets are SOCK_SEQPACKET: a message and its descriptor arrive whole,
 even where several service processes (gunicorn workers forked after the
@@ -54,12 +55,12 @@ def serve(control_fd, settings):
     # pages every child shares, not again in each child, which copies every
     # page it writes: a child forked on a request's path (none was left) traced
     # a 4-line program with 450 page faults instead of 560, and the children of
-    # one client's requests back to back took 10.6 ms of CPU each, not 11.8.
+    # one client's requests back to back took 10.5 ms of CPU each, not 11.3.
     _warm_up()
     # Every object the server made is left out of the collector's passes, so a
     # child's collection does not touch (and copy) the pages they live on. (No
     # collection first: it took 2 to 5 ms of a cold start's path to free some 40
-    # objects, which stay instead.)
+    # objects, and the warm-up's some 70, which stay instead.)
     gc.freeze()
     control = socket.socket(fileno=control_fd)
     events = select.poll()
@@ -255,7 +256,7 @@ def _warm_up():
     limits = limits_for(WARM_UP_STEPS)
     try:
         Engine(_WARM_UP_SOURCE, "", limits, writer=StreamedRecord(limits, lambda data: None), sandboxed=True).run()
-    except BaseException:  # never a reason for a spare not to serve
+    except BaseException:  # never a reason for the server or a spare not to serve
         pass
 
 
