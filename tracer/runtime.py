@@ -378,13 +378,23 @@ class ModuleState:
         self._saved = {name: dict(vars(module)) for name, module in _MODULES.items()}
         self._random_state = _MODULES["random"].getstate()
 
+    def changed(self):
+        """What changed since this was made: the modules whose attributes did, and "random's state" if it did."""
+        names = [name for name in _MODULES if self._module_changed(name)]
+        if _MODULES["random"].getstate() != self._random_state:
+            names.append("random's state")
+        return names
+
     def restore(self):
         for name, module in _MODULES.items():
-            namespace = vars(module)
-            saved = self._saved[name]
-            # compared by identity: == could call the program's __eq__
-            if len(namespace) != len(saved) or any(
-                    namespace.get(key, _MISSING) is not value for key, value in saved.items()):
+            if self._module_changed(name):
+                namespace = vars(module)
                 namespace.clear()
-                namespace.update(saved)
+                namespace.update(self._saved[name])
         _MODULES["random"].setstate(self._random_state)
+
+    def _module_changed(self, name):
+        namespace, saved = vars(_MODULES[name]), self._saved[name]
+        # compared by identity: == could call the program's __eq__
+        return len(namespace) != len(saved) or any(
+            namespace.get(key, _MISSING) is not value for key, value in saved.items())
