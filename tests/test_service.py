@@ -346,6 +346,20 @@ def test_the_warm_up_leaves_the_modules_a_program_sees_as_they_were():
     assert state.changed() == []
 
 
+def test_the_fork_server_imports_nothing_its_children_pay_for():
+    """Every child pays at its fork for what the server imported: threading's hook,
+    which runs after each fork (some 100 page faults), and the 5 mappings of each
+    extension module (tempfile's shutil brings lzma's), which fork copies and exit
+    frees. None of them is needed in the server (tempfile only to chroot)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (f"import sys; sys.path.insert(0, {root!r}); from tracer import forkserver, runtime; "
+            "runtime.prepare_for_an_empty_filesystem(); "
+            "print(sorted(set(sys.modules) & {'threading', 'tempfile', 'shutil', 'lzma', 'fcntl'}))")
+    result = subprocess.run([sys.executable, "-S", "-s", "-P", "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
+
+
 class _FakeForks:
     """_Spares' fork, without processes: each spare is the far end of a socket pair."""
 

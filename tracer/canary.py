@@ -7,7 +7,6 @@ layers in REQUIRED hold.
 """
 
 import ctypes
-import fcntl
 import os
 import resource
 import socket
@@ -104,7 +103,7 @@ def _unreachable(pid):
 
 def _is_open(fd):
     try:
-        fcntl.fcntl(fd, fcntl.F_GETFD)
+        os.get_inheritable(fd)  # fcntl(F_GETFD), without the fcntl module's 5 mappings in every child
     except OSError:
         return False
     return True

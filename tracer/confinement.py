@@ -19,19 +19,21 @@ come, in the first way this environment allows:
 
 Started as root, the server then becomes nobody (65534), so neither it nor
 its children hold the service's identity or any capability outside their
-namespace; and it is made non-dumpable, so a child of the same uid cannot
-read its memory or /proc files.
+namespace; it is made non-dumpable, so a child of the same uid cannot
+read its memory or /proc files; and it empties its environment and drops
+the capabilities it still holds (all of them, in a user namespace it
+made), for every child to inherit so: done once here, not again in each
+child, where the two took 0.6 to 0.9 ms of its CPU.
 
 `confine_spare()` is each child's own part, done before its request comes
 (the child then waits as one of the server's spares), in order: its
-session, its descriptors, an empty environment, no capabilities, resource
-limits, no_new_privs, a Landlock ruleset, and last the seccomp filter.
+session, its descriptors, resource limits, no_new_privs, a Landlock
+ruleset, and last the seccomp filter.
 """
 
 import os
 import resource
 import signal
-import tempfile
 
 from . import kernel, landlock, seccomp
 
@@ -60,6 +62,8 @@ def isolate_server():
     if os.geteuid() == 0:
         _become_nobody()
     kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
+    os.environ.clear()
+    kernel.drop_capabilities()
     return report
 
 
@@ -120,6 +124,9 @@ def _pivot_into_empty_root():
 
 def _chroot_into_empty_directory():
     """chroot into a new empty directory, then remove it: nothing can be made in it."""
+    # Imported only on this path: tempfile brings shutil, and with it lzma,
+    # 15 ms of the server's start and 10 mappings that each fork copies.
+    import tempfile
     parent = tempfile.gettempdir()
     path = tempfile.mkdtemp(prefix=".tracer-root-", dir=parent)
     parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
@@ -152,10 +159,8 @@ def confine_spare(spare_fd, null_fd, settings, program):
     """
     os.setsid()
     _own_descriptors(spare_fd, null_fd)
-    os.environ.clear()
     if os.geteuid() == 0:  # only where the server could not stop being root
         _become_nobody()
-    kernel.drop_capabilities()
     _limit_resources(settings)
     kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
     landlock_version = landlock.restrict()

@@ -11,7 +11,10 @@ import functools
 import gc
 import os
 import sys
-import threading
+# _thread, not threading: threading registers a hook that runs in every child
+# the fork server forks (some 100 page faults before the child runs a line
+# of its own); only the watchdog, which a sandboxed engine never starts, needs it.
+import _thread
 import time
 import types
 import warnings
@@ -47,7 +50,7 @@ _set_async_exc.argtypes = [ctypes.c_ulong, ctypes.py_object]
 
 # One program at a time per process: it owns sys.stdin/stdout/stderr and the
 # recursion limit while it runs.
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _running = None
 
 
@@ -273,7 +276,7 @@ class Engine:
         core.encoder, core.buffer = (self._encoder, direct) if direct is not None else (None, None)
         trace = core if NATIVE else self._on_event
         self._trace = GcNeutral(trace) if GcNeutral is not None else trace
-        self._thread_id = threading.get_ident()
+        self._thread_id = _thread.get_ident()
         self._schedule_stop = _scheduler(self._thread_id, StopProgram)
         self._schedule_recursion_error = _scheduler(self._thread_id, RecursionError)
 
@@ -293,7 +296,7 @@ class Engine:
 
     def resume_tracing(self):
         """Turn tracing back on after StopProgram was raised; see StopProgram."""
-        if not self._tracing or threading.get_ident() != self._thread_id:
+        if not self._tracing or _thread.get_ident() != self._thread_id:
             return
         self._trace_from(sys._getframe(2))
 
@@ -657,6 +660,7 @@ class _Watchdog:
         self._done = self._thread = None
 
     def start(self):
+        import threading  # here, not with this module: see the import of _thread
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="tracer-watchdog", daemon=True)
         self._thread.start()

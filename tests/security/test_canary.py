@@ -18,7 +18,7 @@ from tracer.canary import REQUIRED, stand_ins
 # so no step limit applies): what each layer looks like from there.
 PROBE = ESCAPE + '''
 probe_source = """
-import ctypes, errno, fcntl, json, os, resource, socket
+import ctypes, errno, json, os, resource, socket
 libc = ctypes.CDLL(None, use_errno=True)
 def refused(action):
     try:
@@ -54,8 +54,9 @@ facts = {
     "kill_parent": refused(lambda: os.kill(os.getppid(), 0)),
     "ptrace_parent": libc.ptrace(16, os.getppid(), 0, 0) < 0,
     "capabilities": data[0] | data[3] << 32,
+    "permitted_capabilities": data[1] | data[4] << 32,
     "uid": os.getuid(),
-    "descriptors": [fd for fd in range(64) if not refused(lambda: fcntl.fcntl(fd, fcntl.F_GETFD))],
+    "descriptors": [fd for fd in range(64) if not refused(lambda: os.get_inheritable(fd))],
     "environment": dict(os.environ),
 }
 try:
@@ -128,6 +129,7 @@ def test_other_processes_unreachable_as_reported(sandbox, facts):
 def test_identity_as_reported(sandbox, facts):
     assert sandbox.layers["uid"] == facts["uid"]
     assert sandbox.layers["no_capabilities"] == (facts["capabilities"] == 0) is True
+    assert facts["permitted_capabilities"] == 0  # none to take back either
     assert sandbox.layers["descriptors"] == facts["descriptors"] == [0, 1, 2, 3]
     assert sandbox.layers["environment_empty"] == (facts["environment"] == {}) is True
     if os.getuid() == 0:
