@@ -413,6 +413,51 @@ def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_childr
     assert forked == [True] * 5 + [False, False]
 
 
+def test_after_a_long_trace_a_spare_forked_beside_one_warms_up_once_no_long_one_runs(spares, monkeypatch):
+    """A long trace and its parent's check take the cores a warm-up would share: after
+    one, a spare forked while a request runs waits, and is told to warm up (b"w") once
+    no child that has run long is left running."""
+    import types
+    from tracer import forkserver
+    clock = [100.0]
+    monkeypatch.setattr(forkserver, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    forked, children, connection = spares.forks.warm, spares.forks.children, spares.connection[0].fileno()
+    _refill(spares)  # 1001 to 1004, warm: nothing runs
+    spares.pass_on(b"t", connection)  # 1001
+    spares.pass_on(b"t", connection)  # 1002
+    clock[0] += 0.05
+    spares._ended(1001)  # it ran 50 ms: a long one
+    spares._add()  # beside 1002, after a long one: cold
+    assert forked == [True] * 4 + [False]
+    cold = children[4]
+    cold.setblocking(False)
+    spares.pass_on(b"t", connection)  # 1003, the oldest waiting
+    clock[0] += 0.001
+    spares._ended(1003)  # a short one ends, but 1002 has run long and still runs
+    with pytest.raises(BlockingIOError):
+        cold.recv(1)
+    clock[0] += 0.001
+    spares._ended(1002)
+    assert cold.recv(1) == b"w"
+    spares.pass_on(b"t", connection)  # 1004
+    clock[0] += 0.001
+    spares._ended(1004)
+    with pytest.raises(BlockingIOError):
+        cold.recv(1)  # told once
+
+
+def test_a_spare_warms_up_when_the_server_says_so_unless_its_request_is_there(monkeypatch):
+    for request_behind in (False, True):
+        def first(server_end, hand_over):
+            server_end.send(b"w")
+            if request_behind:
+                hand_over()
+
+        warm_ups, served = _spare_run(monkeypatch, False, first)
+        assert served == [True]
+        assert warm_ups == ([] if request_behind else [True])
+
+
 def test_the_spares_are_forked_one_per_look_at_the_requests(spares):
     """Past the first two, the server's poll looks for a request between two forks: as it
     starts, the service's first request (the canary) takes the first spare, not the fifth
@@ -428,31 +473,39 @@ def test_the_spares_are_forked_one_per_look_at_the_requests(spares):
     assert len(children) == 3
 
 
+def _spare_run(monkeypatch, warm, first):
+    """forkserver._spare(warm) on a socket pair, without a process: `first(server_end,
+    hand_over)` sends what comes before it waits, and its warm-up hands the request
+    over. (one True per warm-up, one True if it served the request)"""
+    from tracer import forkserver
+    server_end, spare_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    connection = socket.socketpair()
+    warm_ups, served = [], []
+
+    def hand_over():
+        socket.send_fds(server_end, [b"t"], [connection[0].fileno()])
+
+    monkeypatch.setattr(forkserver, "CHILD_FD", spare_end.fileno())
+    monkeypatch.setattr(forkserver, "_warm_up", lambda: (warm_ups.append(True), hand_over()))
+    monkeypatch.setattr(forkserver.confinement, "take_connection", os.close)
+    monkeypatch.setattr(forkserver, "_child", lambda: served.append(True) or 0)
+    try:
+        first(server_end, hand_over)
+        assert forkserver._spare({}, [], warm) == 0
+        return warm_ups, served
+    finally:
+        for end in [server_end, spare_end, *connection]:
+            end.close()
+
+
 def test_a_spare_handed_its_request_before_it_warms_up_serves_it_cold(monkeypatch):
     """The warm-up would only make a request that is there already wait (the service's
     first requests find spares just forked); one that comes later finds the spare warm."""
-    from tracer import forkserver
     for handed_before in (True, False):
-        server_end, spare_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        connection = socket.socketpair()
-        warm_ups, served = [], []
-
-        def hand_over():
-            socket.send_fds(server_end, [b"t"], [connection[0].fileno()])
-
-        monkeypatch.setattr(forkserver, "CHILD_FD", spare_end.fileno())
-        monkeypatch.setattr(forkserver, "_warm_up", lambda: (warm_ups.append(True), hand_over()))
-        monkeypatch.setattr(forkserver.confinement, "take_connection", os.close)
-        monkeypatch.setattr(forkserver, "_child", lambda: served.append(True) or 0)
-        try:
-            if handed_before:
-                hand_over()
-            assert forkserver._spare({}, [], True) == 0
-            assert served == [True]
-            assert warm_ups == ([] if handed_before else [True])
-        finally:
-            for end in [server_end, spare_end, *connection]:
-                end.close()
+        warm_ups, served = _spare_run(monkeypatch, True,
+                                      lambda server_end, hand_over: hand_over() if handed_before else None)
+        assert served == [True]
+        assert warm_ups == ([] if handed_before else [True])
 
 
 def test_a_request_goes_to_the_spare_that_has_waited_longest(spares):

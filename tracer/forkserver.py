@@ -8,7 +8,8 @@ again what only a first trace does) and then keeps children forked and
 confined ahead (confinement.confine_spare: session, descriptors, limits,
 no_new_privs, Landlock, seccomp), twice as many as run at once (_Spares).
 Each waits on a socket of its own, warmed up by a small trace where a core
-is free for it (_Spares._add) and no request waits for it yet (_spare).
+is free for it and no long trace runs, at once or once the server sends it
+b"w" (_Spares._add, _Spares._ended), and no request waits for it yet (_spare).
 On its control socket the service sends one message per request: one byte
 (b"t" trace, b"c" canary) with one descriptor, a socket whose other end it
 holds. The server passes both on to a spare, which makes that socket its
@@ -42,6 +43,7 @@ from .limits import Limits, limits_for
 from .record import StreamedRecord
 
 _KINDS = (b"t", b"c")
+_WARM_UP = b"w"  # the server to a waiting spare: warm up now
 
 
 def serve(control_fd, settings):
@@ -108,7 +110,9 @@ class _Spares:
         self._wanted = 2 * running_at_once
         self._events = events
         self._waiting = {}  # descriptor -> (socket, pid)
-        self._running = set()  # pids of the children that took a request
+        self._cold = set()  # descriptors of waiting spares not told to warm up yet
+        self._running = {}  # pid of each child that took a request -> time.monotonic() it took it
+        self._last_run_seconds = 0.0  # from hand-over to end, of the child that ended last
         self._last_activity = 0.0  # time.monotonic() of the last hand-over or end of a child
 
     # A spare's fork and warm-up take a core for a few milliseconds. While another
@@ -117,6 +121,11 @@ class _Spares:
     # response, and the next request of a client that sends one after another
     # may be on its way), so that they take no core a request needs.
     _QUIET_SECONDS = 0.02
+    # A child that runs its request longer than this is a long one: a spare's
+    # warm-up then waits for it (_add). Back to back here, a 4-line program's
+    # child took 6.3 ms from hand-over to its end (the 90th percentile 10),
+    # a 1000-step one's 15 (the 10th percentile 12.7).
+    _LONG_RUN_SECONDS = 0.01
 
     def refill(self):
         """Fork the spares missing: now while none waits, then once it is quiet,
@@ -144,10 +153,19 @@ class _Spares:
         # requests. The warm-up moves the trace's page faults ahead of its
         # request, but takes a core for as long again as it saves (a spare of a
         # 2-line program: 6.7 ms of CPU with it, 4.5 without); with every core
-        # taken, that time is the running children's. (A spare forked for a
-        # request that found none skips it anyway: _spare.)
-        spare, pid = self._fork(len(self._running) < self._running_at_once)
+        # taken, that time is the running children's. Nor beside a long trace
+        # (as the last one was): that trace and its parent's check take both
+        # cores of this machine, and the warm-up made it slower by as much as
+        # the next request gained. Such a spare is told to warm up later, once
+        # no long child runs (_ended); a short child ends before the warm-up
+        # would begin. (A spare forked for a request that found none skips it
+        # anyway: _spare.)
+        warm = not self._running or (len(self._running) < self._running_at_once
+                                     and self._last_run_seconds < self._LONG_RUN_SECONDS)
+        spare, pid = self._fork(warm)
         self._waiting[spare.fileno()] = (spare, pid)
+        if not warm:
+            self._cold.add(spare.fileno())
         # POLLIN: its socket is readable once it has died (gVisor reports a
         # closed peer as readable, but not as hung up unless asked)
         self._events.register(spare, select.POLLIN)
@@ -155,6 +173,7 @@ class _Spares:
     def died(self, fd):
         """A waiting spare's socket is readable: it died (the OOM killer); refill forks another."""
         self._events.unregister(fd)
+        self._cold.discard(fd)
         self._waiting.pop(fd)[0].close()
 
     def reap(self):
@@ -166,8 +185,19 @@ class _Spares:
             if pid == 0:
                 return
             if pid in self._running:
-                self._running.discard(pid)
-                self._last_activity = time.monotonic()
+                self._ended(pid)
+
+    def _ended(self, pid):
+        """A child that ran a request has ended: the cold spares warm up unless a long one still runs."""
+        self._last_activity = now = time.monotonic()
+        self._last_run_seconds = now - self._running.pop(pid)
+        if all(now - taken < self._LONG_RUN_SECONDS for taken in self._running.values()):
+            for fd in self._cold:
+                try:
+                    self._waiting[fd][0].send(_WARM_UP)
+                except OSError:
+                    pass  # it died: its socket's readability says so (died)
+            self._cold.clear()
 
     def pass_on(self, kind, connection):
         """Hand a connection to a waiting spare (a new one if none is left alive)."""
@@ -176,11 +206,11 @@ class _Spares:
                 self._add()
             fd = next(iter(self._waiting))  # the oldest: the likeliest to be done warming up
             spare, pid = self._waiting.pop(fd)
+            self._cold.discard(fd)
             self._events.unregister(fd)
             try:
                 socket.send_fds(spare, [kind], [connection])
-                self._running.add(pid)
-                self._last_activity = time.monotonic()
+                self._last_activity = self._running[pid] = time.monotonic()
                 return
             except OSError:
                 continue  # died while waiting: the next one
@@ -265,16 +295,27 @@ def _request_waiting():
     return bool(select.select([CHILD_FD], [], [], 0)[0])
 
 
-def _spare(server, host_paths, warm):
-    """Wait for a request's connection on the server's socket (on CHILD_FD), then answer it."""
-    # A request handed over already (a spare forked for it, or just before it)
-    # would wait for the warm-up and then take the faults it saves anyway.
-    if warm and not _request_waiting():
+def _warm_up_spare():
+    # Unless a request has been handed over already (to a spare forked for it,
+    # or just before the warm-up, or right after the server said to warm up):
+    # it would wait for the warm-up and then take the faults it saves anyway.
+    if not _request_waiting():
         _warm_up()
         gc.collect()
+
+
+def _spare(server, host_paths, warm):
+    """Wait for a request's connection on the server's socket (on CHILD_FD), then answer it;
+    warm up first where `warm`, or when the server says so while it waits."""
+    if warm:
+        _warm_up_spare()
     waiting = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, fileno=CHILD_FD)  # no getsockopt: seccomp
     try:
-        kind, fds = _receive(waiting, 1)
+        while True:
+            kind, fds = _receive(waiting, 1)
+            if kind != _WARM_UP or fds:
+                break
+            _warm_up_spare()
     finally:
         waiting.detach()  # CHILD_FD is replaced by the connection, not closed
     if len(fds) != 1:
