@@ -12,7 +12,7 @@ import gc
 import os
 import sys
 # _thread, not threading: threading registers a hook that runs in every child
-# the fork server forks (some 100 page faults before the child runs a line
+# the fork server forks (about 115 page faults before the child runs a line
 # of its own); only the watchdog, which a sandboxed engine never starts, needs it.
 import _thread
 import time
