@@ -6,7 +6,8 @@
 # CPUs (README, Speed): 4 children per CPU hold 30% more 1000-step traces per
 # second than 1 per CPU, and with 8 clients mixing hostile programs in, the
 # normal ones' p99 is 0.1 s instead of 11 s. MEMORY must hold the service
-# (about 60 MB) plus CONCURRENCY children of CHILD_MEMORY_MB each.
+# (about 60 MB), its 16 spare children (about 3 MB each: TRACER_SPARES) and
+# CONCURRENCY children of CHILD_MEMORY_MB each.
 FUNCTION_NAME ?= python_tracer
 RUNTIME ?= python312
 CPU ?= 1

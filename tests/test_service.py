@@ -375,13 +375,17 @@ class _FakeForks:
 
 
 @pytest.fixture
-def spares():
-    """A _Spares for 2 children at once on fake forks (spares.forks), and a connection to hand over."""
+def spares(monkeypatch):
+    """A _Spares for 2 children at once and 4 spares on fake forks (spares.forks), a
+    connection to hand over, and its clock (spares.clock[0], seconds)."""
     import select
+    import types
     from tracer import forkserver
     forks = _FakeForks()
-    spares = forkserver._Spares(forks, 2, select.poll())
-    spares.forks = forks
+    clock = [100.0]
+    monkeypatch.setattr(forkserver, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    spares = forkserver._Spares(forks, 2, 4, select.poll())
+    spares.forks, spares.clock = forks, clock
     spares.connection = socket.socketpair()
     yield spares
     for end in [*spares.connection, *forks.server_ends, *forks.children]:
@@ -389,9 +393,10 @@ def spares():
 
 
 def _refill(spares):
-    """Refill as the server's loop does, with no request coming in between."""
-    while spares.refill() == 0:
-        pass
+    """Refill as the server's loop does, with no request coming in between: the clock
+    moves on by each wait the refill asks for."""
+    while (wait := spares.refill()) is not None:
+        spares.clock[0] += wait + 1e-9  # as the poll, which wakes a little late rather than early
 
 
 def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_children(spares):
@@ -417,10 +422,7 @@ def test_after_a_long_trace_a_spare_forked_beside_one_warms_up_once_no_long_one_
     """A long trace and its parent's check take the cores a warm-up would share: after
     one, a spare forked while a request runs waits, and is told to warm up (b"w") once
     no child that has run long is left running."""
-    import types
-    from tracer import forkserver
-    clock = [100.0]
-    monkeypatch.setattr(forkserver, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    clock = spares.clock
     forked, children, connection = spares.forks.warm, spares.forks.children, spares.connection[0].fileno()
     _refill(spares)  # 1001 to 1004, warm: nothing runs
     spares.pass_on(b"t", connection)  # 1001
@@ -462,15 +464,83 @@ def test_the_spares_are_forked_one_per_look_at_the_requests(spares):
     """Past the first two, the server's poll looks for a request between two forks: as it
     starts, the service's first request (the canary) takes the first spare, not the fifth
     fork's turn, and the trace after it finds the second."""
+    from tracer import forkserver
+    spacing = forkserver._Spares._REFILL_SPACING_SECONDS
     children = spares.forks.children
-    assert spares.refill() == 0  # none waited: two forked, more wanted: look for a request at once
+    assert spares.refill() == spacing  # none waited: two forked, more wanted: look for a request
     assert len(children) == 2
-    assert spares.refill() == 0  # quiet: one more per look
+    spares.clock[0] += spacing + 1e-9
+    assert spares.refill() == spacing  # quiet: one more per look
     assert len(children) == 3
     spares.pass_on(b"c", spares.connection[0].fileno())
     assert len(children) == 3  # the request went to a spare there was
     assert spares.refill() is None  # a child runs and spares wait: its end wakes the poll
     assert len(children) == 3
+
+
+def test_after_a_burst_the_spares_are_forked_again_one_at_a_time_in_the_quiet(spares):
+    """A burst of requests uses up the spares; the refill waits for the quiet after it, then
+    forks them no closer together than _REFILL_SPACING_SECONDS, so that their warm-ups take
+    one core at a time, not every core a request coming meanwhile would need."""
+    from tracer import forkserver
+    spacing, quiet = forkserver._Spares._REFILL_SPACING_SECONDS, forkserver._Spares._QUIET_SECONDS
+    children, connection = spares.forks.children, spares.connection[0].fileno()
+    _refill(spares)
+    assert len(children) == 4
+    for pid in range(1001, 1004):  # a burst: three requests, one after another
+        spares.pass_on(b"t", connection)
+        spares.clock[0] += 0.001
+        spares._ended(pid)
+    assert spares.refill() == pytest.approx(quiet)  # one spare still waits: the quiet first
+    spares.clock[0] += quiet + 1e-9
+    forked_at, fork = [], spares._fork
+    spares._fork = lambda warm: (forked_at.append(spares.clock[0]), fork(warm))[1]
+    while (wait := spares.refill()) is not None:
+        assert wait > 0
+        spares.clock[0] += wait / 2  # the poll may wake sooner (a child's exit): no fork comes early
+        assert spares.refill() == pytest.approx(wait / 2)
+        spares.clock[0] += wait / 2 + 1e-9
+    assert len(children) == 7 and len(forked_at) == 3
+    assert [later - earlier for earlier, later in zip(forked_at, forked_at[1:])] == [pytest.approx(spacing)] * 2
+
+
+def _children_of(pid):
+    """The pids of the live (not yet reaped or zombie) children of `pid`."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as file:
+                    fields = file.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            if int(fields[1]) == pid and fields[0] != "Z":
+                children.append(int(entry))
+    return children
+
+
+def test_the_fork_server_keeps_as_many_spares_as_tracer_spares_says(monkeypatch):
+    """By default _SPARES, so that a burst of requests back to back finds each one
+    forked and warm; after requests, it forks the ones they took again."""
+    import time
+    from tracer import sandbox as sandbox_module
+    for setting, expected in (("3", 3), (None, sandbox_module._SPARES)):
+        if setting is None:
+            monkeypatch.delenv("TRACER_SPARES", raising=False)
+        else:
+            monkeypatch.setenv("TRACER_SPARES", setting)
+        sandbox = sandbox_module.Sandbox()
+        sandbox.start()
+        try:
+            for _ in range(expected + 2):
+                assert json.loads(sandbox.run("x = 1\n", "", 10))["outcome"]["status"] == "ok"
+            deadline = time.monotonic() + 10
+            while len(_children_of(sandbox._process.pid)) != expected and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.2)  # and no more come
+            assert len(_children_of(sandbox._process.pid)) == expected
+        finally:
+            sandbox.stop()
 
 
 def _spare_run(monkeypatch, warm, first):
