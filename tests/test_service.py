@@ -14,7 +14,7 @@ import zstandard
 
 import main
 import tracer
-from tests.conftest import RECORD, REQUEST, check_error, check_record
+from tests.conftest import RECORD, REQUEST, check_error, check_record, processes
 
 app = flask.Flask(__name__)
 app.add_url_rule("/", "service", lambda: main.service(flask.request), methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
@@ -505,18 +505,8 @@ def test_after_a_burst_the_spares_are_forked_again_one_at_a_time_in_the_quiet(sp
 
 
 def _children_of(pid):
-    """The pids of the live (not yet reaped or zombie) children of `pid`."""
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as file:
-                    fields = file.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # ended meanwhile
-            if int(fields[1]) == pid and fields[0] != "Z":
-                children.append(int(entry))
-    return children
+    """The pids of the live (not zombie) children of `pid`."""
+    return [child for child, fields in processes() if int(fields[1]) == pid and fields[0] != "Z"]
 
 
 def test_the_fork_server_keeps_as_many_spares_as_tracer_spares_says(monkeypatch):

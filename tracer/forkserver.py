@@ -159,7 +159,7 @@ class _Spares:
                     return self._REFILL_SPACING_SECONDS - since_fork
                 self._add()
                 self._last_quiet_fork = now
-                return self._REFILL_SPACING_SECONDS if len(self._waiting) < self._wanted else None
+                continue  # past the spacing: the next one's wait, or none if all are there
             self._add()
         return None
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import tracer
-from tests.conftest import check_record
+from tests.conftest import check_record, processes
 from tests.test_emulator import request, start_emulator_process
 
 SECRET = "tracer-secret-5be1c0ffee"
@@ -55,15 +55,7 @@ def service_pids(server, emulator):
     the fork server is up; each holds SECRET in its environment."""
     still_serving(server)
     session = emulator[1].pid
-    pids = []
-    for name in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{name}/stat") as file:
-                fields = file.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[3]) == session:  # the fourth field after the name: the session id
-            pids.append(int(name))
+    pids = [pid for pid, fields in processes() if int(fields[3]) == session]  # fields[3]: the session id
     assert len(pids) >= 2, pids  # at least the framework and the fork server
     return pids
 
