@@ -818,35 +818,40 @@ def _not_strict_json(constant):
     raise ValueError(constant)
 
 
-@pytest.mark.parametrize("line", JSON_LINES)
-def test_shallow_json_takes_what_json_loads_takes_strictly(line):
+_OPENER = b'{"step":'
+_ANY_OBJECT = speedups.step_shape({})
+
+
+def _taken(module, step, shape=_ANY_OBJECT):
+    """step_lines' verdict on one step line of `step`: None if refused, else its collected members."""
+    offset, texts, collected = module.step_lines(_OPENER + step + b"}\n", 0, _OPENER, shape)
+    assert (offset > 0) == bool(texts) and texts in ([], [step])
+    return (collected[0] if collected else ()) if texts else None
+
+
+def _loads(data):
     try:
-        expected = json.loads(line.decode("utf-8"), parse_constant=_not_strict_json)
+        return json.loads(data.decode("utf-8"), parse_constant=_not_strict_json)
     except (ValueError, RecursionError):
-        expected = None
-    assert speedups.shallow_json(line, 1000) == expected
-    assert _python_fallback().shallow_json(line, 1000) == expected
-    # checked but not built (the C scanner's own loop): the same lines taken and refused
-    assert (speedups.shallow_json(line, 0) is None) == (expected is None)
+        return None
 
 
-def test_shallow_json_builds_only_the_levels_asked_for_but_checks_all():
-    line = b'{"step":{"event":"line","heap":{"1":[1,2]},"stack":[{"id":1}],"stdout":"x"}}'
-    assert speedups.shallow_json(line, 2) == {"step": {"event": "line", "heap": {}, "stack": [], "stdout": "x"}}
-    assert speedups.shallow_json(line, 1) == {"step": {}}
-    assert speedups.shallow_json(line, 0) == {}
-    assert speedups.shallow_json(line.replace(b"[1,2]", b"[1,NaN]"), 1) is None
-    assert speedups.shallow_json(line.replace(b'"id"', b'"i\x02d"'), 0) is None
-    # nesting deeper than the record ever is (512 levels) is refused without recursing further
-    assert speedups.shallow_json(b"[" * 100000 + b"]" * 100000, 0) is None
+@pytest.mark.parametrize("line", JSON_LINES)
+def test_step_lines_take_a_value_where_json_loads_takes_it_strictly(line):
+    """Each line as a step member's value, which C checks without building it."""
+    step = b'{"value":' + line + b'}'
+    expected = _loads(step) is not None
+    for module in (speedups, _python_fallback()):
+        assert (_taken(module, step) is not None) == expected, module
 
 
-def test_a_value_checked_but_not_built_is_refused_exactly_where_a_built_one_is():
+def test_a_value_checked_but_not_built_is_refused_exactly_where_json_loads_refuses_it():
     """Mutations of a real step line: the C scanner that checks without building (the heap
     and stack of every step line) takes and refuses what json.loads does."""
     line = JSON_LINES[0]
     alphabet = b'{}[]",:\\ \t\n0123456789.eE+-tfnulrsa\x01\x7f\xc3\xa9\xff'
     generator = random.Random(15)
+    fallback = _python_fallback()
     for _ in range(3000):
         mutated = bytearray(line)
         for _ in range(generator.randint(1, 3)):
@@ -858,32 +863,54 @@ def test_a_value_checked_but_not_built_is_refused_exactly_where_a_built_one_is()
                 mutated.insert(at, generator.choice(alphabet))
             else:
                 mutated[at] = generator.choice(alphabet)
-        try:
-            expected = json.loads(bytes(mutated).decode("utf-8"), parse_constant=_not_strict_json)
-        except (ValueError, RecursionError):
-            expected = None
-        assert (speedups.shallow_json(bytes(mutated), 0) is None) == (expected is None), bytes(mutated)
-        assert speedups.shallow_json(bytes(mutated), 1000) == expected, bytes(mutated)
-    for depth, taken in ((512, True), (513, True), (514, False)):
-        nested = b"[" * depth + b"1" * (depth < 513) + b"]" * depth
-        for levels in (0, 1, 1000):
-            assert (speedups.shallow_json(nested, levels) is not None) == taken, (depth, levels)
+        step = bytes(mutated).replace(b"\n", b" ")  # a newline ends the line before the step does
+        expected = isinstance(_loads(step), dict)
+        assert (_taken(speedups, step) is not None) == expected, step
+        assert (_taken(fallback, step) is not None) == expected, step
+    for depth, taken in ((511, True), (512, True), (513, False)):
+        nested = b'{"value":' + b"[" * depth + b"1" * (depth < 512) + b"]" * depth + b"}"
+        assert (_taken(speedups, nested) is not None) == taken, depth
 
 
-def test_step_lines_takes_whole_step_lines_and_stops_at_any_other():
-    opener = b'{"step":'
-    buffer = (b'{"step":{"event":"line","heap":{"1":[1]}}}\n{"step":{"line":2}}\n{"pid":7}\n'
-              b'{"step":{"line":3}}\n{"step":{"line":NaN}}\n{"step":{"line":4}}\n{"step":{"li')
+RECORD_SHAPE = speedups.step_shape({"event": ("call", "line"), "line": int, "heap": dict, "stack": list},
+                                   {"stdout": str}, collect=("stdout", "line", "event"))
+EXACT_SHAPE = speedups.step_shape({"print": str}, {"n": int}, exact=True, collect=("print", "n"))
+
+
+@pytest.mark.parametrize("step, shape, expected", [
+    (b'{"event":"line","line":3,"heap":{},"stack":[],"stdout":"a\\u00e9"}', RECORD_SHAPE, ("a\u00e9", 3, "line")),
+    (b'{"stack":[1],"heap":{"1":2},"line":-7,"event":"call"}', RECORD_SHAPE, (None, -7, "call")),
+    (b'{"event":"line","line":3,"heap":{},"stack":[],"other":[{"x":1}]}', RECORD_SHAPE, (None, 3, "line")),
+    (b'{"event":"line","line":123456789012345678901234567890,"heap":{},"stack":[]}', RECORD_SHAPE,
+     (None, 123456789012345678901234567890, "line")),
+    # a key written with escapes names the member it decodes to, as json.loads reads it
+    (b'{"ev\\u0065nt":"line","line":3,"heap":{},"stack":[]}', RECORD_SHAPE, (None, 3, "line")),
+    (b'{"event":"li\\u006ee","line":3,"heap":{},"stack":[]}', RECORD_SHAPE, (None, 3, "line")),
+    # refused: a member missing, of another kind, twice, or a value not allowed
+    (b'{"event":"line","line":3,"heap":{}}', RECORD_SHAPE, None),
+    (b'{"event":"line","line":3.0,"heap":{},"stack":[]}', RECORD_SHAPE, None),
+    (b'{"event":"line","line":3e0,"heap":{},"stack":[]}', RECORD_SHAPE, None),
+    (b'{"event":"line","line":true,"heap":{},"stack":[]}', RECORD_SHAPE, None),
+    (b'{"event":"line","line":"3","heap":{},"stack":[]}', RECORD_SHAPE, None),
+    (b'{"event":"line","line":3,"heap":[],"stack":[]}', RECORD_SHAPE, None),
+    (b'{"event":"line","line":3,"heap":{},"stack":{}}', RECORD_SHAPE, None),
+    (b'{"event":"line","line":3,"heap":{},"stack":[],"stdout":null}', RECORD_SHAPE, None),
+    (b'{"event":"return","line":3,"heap":{},"stack":[]}', RECORD_SHAPE, None),
+    (b'{"event":"line","line":3,"heap":{},"stack":[],"event":"call"}', RECORD_SHAPE, None),
+    (b'{"event":"line","line":3,"heap":{},"stack":[],"ev\\u0065nt":5}', RECORD_SHAPE, None),
+    (b'{"event":"line","line":' + b"1" * 5000 + b',"heap":{},"stack":[]}', RECORD_SHAPE, None),
+    (b'{"event":"line","line":3,"heap":{"1":' + b"1" * 5000 + b'},"stack":[]}', RECORD_SHAPE, None),
+    (b'[{"event":"line","line":3,"heap":{},"stack":[]}]', RECORD_SHAPE, None),
+    # an exact shape: no member but its own
+    (b'{"print":"x"}', EXACT_SHAPE, ("x", None)),
+    (b'{"n":0,"print":""}', EXACT_SHAPE, ("", 0)),
+    (b'{"print":"x","other":1}', EXACT_SHAPE, None),
+    (b'{"n":1}', EXACT_SHAPE, None),
+    (b'{}', EXACT_SHAPE, None),
+])
+def test_step_lines_take_a_step_of_the_shape_and_hand_back_its_collected_members(step, shape, expected):
     for module in (speedups, _python_fallback()):
-        offset, texts, steps = module.step_lines(buffer, 0, opener)
-        assert buffer[offset:].startswith(b'{"pid":7}\n')
-        assert texts == [b'{"event":"line","heap":{"1":[1]}}', b'{"line":2}']
-        assert [step.get("line", step.get("event")) for step in steps] == ["line", 2]
-        offset, texts, steps = module.step_lines(buffer, offset + len(b'{"pid":7}\n'), opener)
-        assert texts == [b'{"line":3}'] and buffer[offset:].startswith(b'{"step":{"line":NaN}}')
-        after_refused = buffer.index(b"\n", offset) + 1
-        offset, texts, _ = module.step_lines(buffer, after_refused, opener)
-        assert texts == [b'{"line":4}'] and buffer[offset:] == b'{"step":{"li'  # not whole yet
+        assert _taken(module, step, shape) == expected, module
 
 
 def test_the_stub_names_what_the_extension_has():

@@ -1,21 +1,21 @@
 /* The service's check of a child's step lines (sandbox.py), part of _speedups.
 
-   `shallow_json(data, levels)` is json.loads(data.decode()) for what the
-   parent needs of a step, without building the rest: `data` must be exactly
-   one JSON value (RFC 8259: UTF-8, no NaN or Infinity, no control
-   character unescaped in a string, surrounding whitespace allowed, nesting
-   at most MAX_DEPTH deep), checked to its last byte; the value is returned
-   with its containers built `levels` deep and every container below them
-   empty ({} or []). Anything else is None. Python's mirror:
-   speedups.shallow_json. The record joins the step bytes as they came, so
-   the whole value is checked, not only what is built.
+   Every step line is strict JSON (RFC 8259: UTF-8, no NaN or Infinity, no
+   control character unescaped in a string, no integer longer than int()
+   takes, surrounding whitespace allowed, nesting at most MAX_DEPTH deep),
+   checked to its last byte, as json.loads takes it: the record joins the
+   step bytes as they came, so the whole value is checked, not only what the
+   parent needs of it. Python's mirror: speedups.step_lines.
 
-   `step_lines(buffer, offset, opener)` takes the step lines (`opener`, one
-   JSON value, `}`, a newline) from `offset` on, in one call where a Python
-   loop would make several per line: (the offset after the last one taken,
-   [each step's JSON bytes], [each step shallow, one level built]). It stops
-   at the first line that is not one, or not whole yet, for the caller to
-   read (a pid or an end line) or refuse.
+   `step_lines(buffer, offset, opener, shape)` takes the step lines (`opener`,
+   one JSON value, `}`, a newline) from `offset` on, in one call where a
+   Python loop would make several per line, each step checked against the
+   reply's `shape` (speedups.step_shape: an object whose members are each of
+   their kind, the required ones there, no other where the shape is exact)
+   without building it: (the offset after the last one taken, [each step's
+   JSON bytes], [each step's collected members' values, a tuple per step]).
+   It stops at the first line that is not one, or not whole yet, for the
+   caller to read (a pid or an end line) or refuse.
 */
 
 #define PY_SSIZE_T_CLEAN
@@ -24,6 +24,7 @@
 #include "_json_check.h"
 
 #define MAX_DEPTH 512
+#define LONGEST_INT_ALWAYS_TAKEN 640
 
 typedef struct {
     const unsigned char *at;
@@ -33,8 +34,6 @@ typedef struct {
 /* A result: OK, or MALFORMED (no Python error set), or FAILED (one set); MORE:
    a container goes on after a comma. */
 enum { OK = 0, MALFORMED = -1, FAILED = -2, MORE = 1 };
-
-static int value(Scan *scan, int depth, int levels, PyObject **out);
 
 /* The bytes that stand for themselves in a string: printable ASCII but the quote and the backslash. */
 static const unsigned char PLAIN[256] = {[0x20 ... 0x7F] = 1, ['"'] = 0, ['\\'] = 0};
@@ -245,9 +244,11 @@ digits(Scan *scan)
     return scan->at > start;
 }
 
-/* A number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; an int or a float into *out if out. */
+/* A number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; an integer longer than
+   the shortest limit int() may have on its digits (640) is built, to be refused
+   as json.loads refuses it (past sys.get_int_max_str_digits()). */
 static int
-number(Scan *scan, PyObject **out)
+number(Scan *scan)
 {
     const unsigned char *start = scan->at;
     int is_float = 0;
@@ -271,30 +272,24 @@ number(Scan *scan, PyObject **out)
         if (!digits(scan))
             return MALFORMED;
     }
-    if (out == NULL)
-        return OK;
-    PyObject *text = PyBytes_FromStringAndSize((const char *)start, scan->at - start);
-    if (text == NULL)
-        return FAILED;
-    if (is_float) {
-        double parsed = PyOS_string_to_double(PyBytes_AS_STRING(text), NULL, NULL);
-        *out = parsed == -1.0 && PyErr_Occurred() ? NULL : PyFloat_FromDouble(parsed);
+    if (!is_float && scan->at - start > LONGEST_INT_ALWAYS_TAKEN) {
+        PyObject *text = PyBytes_FromStringAndSize((const char *)start, scan->at - start);
+        PyObject *built = text ? PyLong_FromString(PyBytes_AS_STRING(text), NULL, 10) : NULL;
+        Py_XDECREF(text);
+        if (built == NULL)
+            return FAILED;
+        Py_DECREF(built);
     }
-    else
-        *out = PyLong_FromString(PyBytes_AS_STRING(text), NULL, 10);
-    Py_DECREF(text);
-    return *out == NULL ? FAILED : OK;
+    return OK;
 }
 
 static int
-literal(Scan *scan, const char *word, PyObject *object, PyObject **out)
+literal(Scan *scan, const char *word)
 {
     size_t length = strlen(word);
     if ((size_t)(scan->end - scan->at) < length || memcmp(scan->at, word, length) != 0)
         return MALFORMED;
     scan->at += length;
-    if (out != NULL)
-        *out = Py_NewRef(object);
     return OK;
 }
 
@@ -308,95 +303,9 @@ after_item(Scan *scan, unsigned char closer)
     return MALFORMED;
 }
 
-/* The container built (into *out, if it is to be), or dropped where it is not whole. */
-static int
-finish_container(int status, PyObject *result, PyObject **out)
-{
-    if (status != OK)
-        Py_XDECREF(result);
-    else if (out != NULL)
-        *out = result;
-    return status;
-}
-
-/* An object; scan->at is past its '{'. */
-static int
-object(Scan *scan, int depth, int levels, PyObject **out)
-{
-    int build = out != NULL;
-    PyObject *result = build ? PyDict_New() : NULL;
-    if (build && result == NULL)
-        return FAILED;
-    int status = OK;
-    skip_space(scan);
-    if (scan->at < scan->end && *scan->at == '}') {
-        scan->at++;
-        return finish_container(OK, result, out);
-    }
-    for (;;) {
-        PyObject *key = NULL, *item = NULL;
-        int members = build && levels > 0;
-        skip_space(scan);
-        if (scan->at >= scan->end || *scan->at != '"') {
-            status = MALFORMED;
-            break;
-        }
-        scan->at++;
-        status = members ? string(scan, &key) : skip_string(scan);
-        if (status != OK)
-            break;
-        skip_space(scan);
-        if (scan->at >= scan->end || *scan->at != ':') {
-            Py_XDECREF(key);
-            status = MALFORMED;
-            break;
-        }
-        scan->at++;
-        status = value(scan, depth + 1, levels - 1, members ? &item : NULL);
-        if (status == OK && members && PyDict_SetItem(result, key, item) < 0)
-            status = FAILED;
-        Py_XDECREF(key);
-        Py_XDECREF(item);
-        if (status == OK)
-            status = after_item(scan, '}');
-        if (status != MORE)
-            break;
-    }
-    return finish_container(status, result, out);
-}
-
-/* An array; scan->at is past its '['. */
-static int
-array(Scan *scan, int depth, int levels, PyObject **out)
-{
-    int build = out != NULL;
-    PyObject *result = build ? PyList_New(0) : NULL;
-    if (build && result == NULL)
-        return FAILED;
-    int status = OK;
-    skip_space(scan);
-    if (scan->at < scan->end && *scan->at == ']') {
-        scan->at++;
-        return finish_container(OK, result, out);
-    }
-    for (;;) {
-        PyObject *item = NULL;
-        int items = build && levels > 0;
-        status = value(scan, depth + 1, levels - 1, items ? &item : NULL);
-        if (status == OK && items && PyList_Append(result, item) < 0)
-            status = FAILED;
-        Py_XDECREF(item);
-        if (status == OK)
-            status = after_item(scan, ']');
-        if (status != MORE)
-            break;
-    }
-    return finish_container(status, result, out);
-}
-
-/* A value that is checked but not built, after optional whitespace: the same
-   language as value() with out NULL, in one loop with its open containers on
-   a stack of its own instead of a call per item (most of a step is this). */
+/* A value checked, not built, after optional whitespace: in one loop with its
+   open containers on a stack of its own instead of a call per item (most of a
+   step is this). */
 static int
 skip_value(Scan *scan, int depth)
 {
@@ -430,16 +339,16 @@ next_value:
         status = skip_string(scan);
         break;
     case 't':
-        status = literal(scan, "true", Py_True, NULL);
+        status = literal(scan, "true");
         break;
     case 'f':
-        status = literal(scan, "false", Py_False, NULL);
+        status = literal(scan, "false");
         break;
     case 'n':
-        status = literal(scan, "null", Py_None, NULL);
+        status = literal(scan, "null");
         break;
     default:
-        status = number(scan, NULL);
+        status = number(scan);
     }
     if (status != OK)
         return status;
@@ -473,89 +382,258 @@ next_key:
     goto next_value;
 }
 
-/* Any value, after optional whitespace; `levels`: how many container levels
-   from here are built (from 0 on, a container is built empty). */
+/* -- a step's shape: its members checked where they are, not built (step_lines) */
+
+#define MAX_MEMBERS 16
+#define MAX_INT_DIGITS 18  /* at most this many digits fit a long long: longer ones go through PyLong_FromString */
+
+/* speedups.step_shape's kinds */
+enum { KIND_INT = 1, KIND_STR = 2, KIND_OBJECT = 3, KIND_ARRAY = 4, KIND_ENUM = 5 };
+
+typedef struct {
+    const char *key;    /* UTF-8, from the shape's bytes */
+    Py_ssize_t key_length;
+    int kind;
+    PyObject *allowed;  /* KIND_ENUM: a tuple of the str values allowed */
+    int required;
+    int slot;           /* where its value goes in a step's collected tuple, or -1 */
+} Member;
+
+typedef struct {
+    int exact;          /* no member but those named */
+    Py_ssize_t count;
+    Py_ssize_t collected;  /* how many members are collected */
+    unsigned long required;  /* a bit per required member */
+    Member members[MAX_MEMBERS];
+} Shape;
+
+/* The shape speedups.step_shape made: (exact, ((key, kind, allowed, required), ...), (collected index, ...)). */
 static int
-value(Scan *scan, int depth, int levels, PyObject **out)
+read_shape(PyObject *spec, Shape *shape)
 {
+    PyObject *members, *collect;
+    if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 3
+            || !PyTuple_Check(members = PyTuple_GET_ITEM(spec, 1)) || !PyTuple_Check(collect = PyTuple_GET_ITEM(spec, 2))
+            || PyTuple_GET_SIZE(members) > MAX_MEMBERS) {
+        PyErr_SetString(PyExc_TypeError, "the step shape must come from speedups.step_shape");
+        return -1;
+    }
+    shape->exact = PyObject_IsTrue(PyTuple_GET_ITEM(spec, 0));
+    shape->count = PyTuple_GET_SIZE(members);
+    shape->collected = PyTuple_GET_SIZE(collect);
+    shape->required = 0;
+    for (Py_ssize_t i = 0; i < shape->count; i++) {
+        PyObject *member = PyTuple_GET_ITEM(members, i);
+        Member *m = &shape->members[i];
+        if (!PyTuple_Check(member) || PyTuple_GET_SIZE(member) != 4 || !PyBytes_Check(PyTuple_GET_ITEM(member, 0))) {
+            PyErr_SetString(PyExc_TypeError, "a step shape's member is (key bytes, kind, allowed, required)");
+            return -1;
+        }
+        m->key = PyBytes_AS_STRING(PyTuple_GET_ITEM(member, 0));
+        m->key_length = PyBytes_GET_SIZE(PyTuple_GET_ITEM(member, 0));
+        m->kind = (int)PyLong_AsLong(PyTuple_GET_ITEM(member, 1));
+        m->allowed = PyTuple_GET_ITEM(member, 2);
+        m->required = PyObject_IsTrue(PyTuple_GET_ITEM(member, 3));
+        m->slot = -1;
+        if (m->kind < KIND_INT || m->kind > KIND_ENUM || (m->kind == KIND_ENUM && !PyTuple_Check(m->allowed))) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "a step shape's kind is unknown");
+            return -1;
+        }
+        if (m->required)
+            shape->required |= 1UL << i;
+    }
+    for (Py_ssize_t slot = 0; slot < shape->collected; slot++) {
+        Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(collect, slot));
+        if (index < 0 || index >= shape->count) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "a step shape collects a member it does not have");
+            return -1;
+        }
+        shape->members[index].slot = (int)slot;
+    }
+    return 0;
+}
+
+/* The member a key names (scan->at past its opening quote), or -1 for none: a key with
+   escapes or beyond ASCII is decoded first, so it names what json.loads would make of it. */
+static int
+member_named(Scan *scan, const Shape *shape, Py_ssize_t *index)
+{
+    const unsigned char *start = scan->at;
+    const unsigned char *at = plain_run(scan);
+    const char *key = (const char *)start;
+    Py_ssize_t length = at - start;
+    PyObject *decoded = NULL;
+    if (at < scan->end && *at == '"')
+        scan->at = at + 1;
+    else {
+        int status = string(scan, &decoded);
+        if (status != OK)
+            return status;
+        key = PyUnicode_AsUTF8AndSize(decoded, &length);
+        if (key == NULL) {  /* a lone surrogate: no member's name */
+            PyErr_Clear();
+            length = -1;
+        }
+    }
+    *index = -1;
+    for (Py_ssize_t i = 0; i < shape->count && length >= 0; i++) {
+        if (shape->members[i].key_length == length && memcmp(shape->members[i].key, key, (size_t)length) == 0) {
+            *index = i;
+            break;
+        }
+    }
+    Py_XDECREF(decoded);
+    return OK;
+}
+
+/* An integer as json.loads makes one (no fraction, no exponent), built into *out if out. */
+static int
+integer(Scan *scan, PyObject **out)
+{
+    const unsigned char *start = scan->at;
+    int status = number(scan);
+    if (status != OK)
+        return status;
+    int negative = *start == '-';
+    for (const unsigned char *p = start + negative; p < scan->at; p++) {
+        if (*p < '0' || *p > '9')
+            return MALFORMED;  /* a float */
+    }
     if (out == NULL)
-        return skip_value(scan, depth);
-    if (depth > MAX_DEPTH)
-        return MALFORMED;
+        return OK;
+    if (scan->at - start - negative > MAX_INT_DIGITS) {
+        PyObject *text = PyBytes_FromStringAndSize((const char *)start, scan->at - start);
+        *out = text ? PyLong_FromString(PyBytes_AS_STRING(text), NULL, 10) : NULL;
+        Py_XDECREF(text);
+    }
+    else {
+        long long parsed = 0;
+        for (const unsigned char *p = start + negative; p < scan->at; p++)
+            parsed = parsed * 10 + (*p - '0');
+        *out = PyLong_FromLongLong(negative ? -parsed : parsed);
+    }
+    return *out == NULL ? FAILED : OK;
+}
+
+/* One of the allowed strings (scan->at past its opening quote), that object into *out if out. */
+static int
+allowed_string(Scan *scan, PyObject *allowed, PyObject **out)
+{
+    PyObject *text = NULL;
+    int status = string(scan, &text);
+    if (status != OK)
+        return status;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(allowed); i++) {
+        PyObject *candidate = PyTuple_GET_ITEM(allowed, i);
+        if (PyUnicode_Check(candidate) && PyUnicode_Compare(text, candidate) == 0) {
+            Py_DECREF(text);
+            if (out != NULL)
+                *out = Py_NewRef(candidate);
+            return OK;
+        }
+    }
+    Py_DECREF(text);
+    return PyErr_Occurred() ? FAILED : MALFORMED;
+}
+
+/* A member's value, checked to be of its kind; built into *out if out. */
+static int
+member_value(Scan *scan, const Member *member, PyObject **out)
+{
     skip_space(scan);
     if (scan->at >= scan->end)
         return MALFORMED;
-    if (levels <= 0 && (*scan->at == '{' || *scan->at == '[')) {
-        /* built empty: its items are only checked */
-        unsigned char opener = *scan->at;
-        int status = skip_value(scan, depth);
-        if (status != OK)
-            return status;
-        *out = opener == '{' ? PyDict_New() : PyList_New(0);
-        return *out == NULL ? FAILED : OK;
+    unsigned char c = *scan->at;
+    switch (member->kind) {
+    case KIND_INT:
+        return c == '-' || (c >= '0' && c <= '9') ? integer(scan, out) : MALFORMED;
+    case KIND_STR:
+        if (c != '"')
+            return MALFORMED;
+        scan->at++;
+        return out != NULL ? string(scan, out) : skip_string(scan);
+    case KIND_ENUM:
+        if (c != '"')
+            return MALFORMED;
+        scan->at++;
+        return allowed_string(scan, member->allowed, out);
+    case KIND_OBJECT:
+    case KIND_ARRAY:
+        if (c != (member->kind == KIND_OBJECT ? '{' : '['))
+            return MALFORMED;
+        if (out != NULL) {
+            PyErr_SetString(PyExc_TypeError, "a step shape collects only ints and strings");
+            return FAILED;
+        }
+        return skip_value(scan, 1);
     }
-    switch (*scan->at) {
-    case '{':
-        scan->at++;
-        return object(scan, depth, levels, out);
-    case '[':
-        scan->at++;
-        return array(scan, depth, levels, out);
-    case '"':
-        scan->at++;
-        return string(scan, out);
-    case 't':
-        return literal(scan, "true", Py_True, out);
-    case 'f':
-        return literal(scan, "false", Py_False, out);
-    case 'n':
-        return literal(scan, "null", Py_None, out);
-    default:
-        return number(scan, out);
-    }
+    return MALFORMED;
 }
 
-PyObject *
-shallow_json(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* One step: an object of the shape's members (each at most once, of its kind, the
+   required ones all there; others only where the shape is not exact), every value
+   checked as strict JSON; the collected members' values into `collected` (NULL where
+   absent). */
+static int
+shaped_step(Scan *scan, const Shape *shape, PyObject **collected)
 {
-    Py_buffer data;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "shallow_json(data, levels)");
-        return NULL;
+    unsigned long seen = 0;
+    skip_space(scan);
+    if (scan->at >= scan->end || *scan->at != '{')
+        return MALFORMED;
+    scan->at++;
+    skip_space(scan);
+    if (scan->at < scan->end && *scan->at == '}') {
+        scan->at++;
+        return shape->required == 0 ? OK : MALFORMED;
     }
-    long levels = PyLong_AsLong(args[1]);
-    if (levels == -1 && PyErr_Occurred())
-        return NULL;
-    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0)
-        return NULL;
-    Scan scan = {data.buf, (const unsigned char *)data.buf + data.len};
-    PyObject *result = NULL;
-    int status = value(&scan, 0, (int)Py_MIN(levels, MAX_DEPTH + 1), &result);
-    PyBuffer_Release(&data);
-    if (status == OK) {
-        skip_space(&scan);
-        if (scan.at == scan.end)
-            return result;
-        Py_DECREF(result);
-        Py_RETURN_NONE;
+    for (;;) {
+        Py_ssize_t index;
+        skip_space(scan);
+        if (scan->at >= scan->end || *scan->at != '"')
+            return MALFORMED;
+        scan->at++;
+        int status = member_named(scan, shape, &index);
+        if (status != OK)
+            return status;
+        skip_space(scan);
+        if (scan->at >= scan->end || *scan->at != ':')
+            return MALFORMED;
+        scan->at++;
+        if (index < 0) {
+            if (shape->exact)
+                return MALFORMED;
+            status = skip_value(scan, 1);
+        }
+        else {
+            const Member *member = &shape->members[index];
+            if (seen & (1UL << index))
+                return MALFORMED;  /* twice: json.loads would keep the last, unchecked here */
+            seen |= 1UL << index;
+            status = member_value(scan, member, member->slot >= 0 ? &collected[member->slot] : NULL);
+        }
+        if (status == OK)
+            status = after_item(scan, '}');
+        if (status == OK)
+            return (seen & shape->required) == shape->required ? OK : MALFORMED;
+        if (status != MORE)
+            return status;
     }
-    /* a number beyond int's digit limit is malformed, as for json.loads; memory is not */
-    if (status == FAILED && PyErr_ExceptionMatches(PyExc_MemoryError))
-        return NULL;
-    PyErr_Clear();
-    Py_RETURN_NONE;
 }
 
 PyObject *
 step_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer data, opener;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "step_lines(buffer, offset, opener)");
+    Shape shape;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "step_lines(buffer, offset, opener, shape)");
         return NULL;
     }
     Py_ssize_t offset = PyLong_AsSsize_t(args[1]);
-    if (offset == -1 && PyErr_Occurred())
+    if ((offset == -1 && PyErr_Occurred()) || read_shape(args[3], &shape) < 0)
         return NULL;
     if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0)
         return NULL;
@@ -563,8 +641,8 @@ step_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyBuffer_Release(&data);
         return NULL;
     }
-    PyObject *texts = PyList_New(0), *steps = PyList_New(0), *result = NULL;
-    if (texts == NULL || steps == NULL)
+    PyObject *texts = PyList_New(0), *all_collected = PyList_New(0), *result = NULL;
+    if (texts == NULL || all_collected == NULL)
         goto done;
     const unsigned char *base = data.buf, *end = base + data.len;
     while (offset >= 0 && offset < data.len) {
@@ -574,15 +652,25 @@ step_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             || newline[-1] != '}')
             break;
         Scan scan = {line + opener.len, newline - 1};
-        PyObject *step = NULL;
-        int status = value(&scan, 0, 1, &step);
+        PyObject *values[MAX_MEMBERS] = {NULL};
+        int status = shaped_step(&scan, &shape, values);
         if (status == OK) {
             skip_space(&scan);
-            if (scan.at != scan.end) {
-                Py_DECREF(step);
+            if (scan.at != scan.end)
                 status = MALFORMED;
-            }
         }
+        PyObject *collected = NULL;
+        if (status == OK && shape.collected) {
+            collected = PyTuple_New(shape.collected);
+            for (Py_ssize_t slot = 0; collected != NULL && slot < shape.collected; slot++) {
+                PyTuple_SET_ITEM(collected, slot, values[slot] ? values[slot] : Py_NewRef(Py_None));
+                values[slot] = NULL;
+            }
+            if (collected == NULL)
+                status = FAILED;
+        }
+        for (Py_ssize_t slot = 0; slot < shape.collected; slot++)
+            Py_XDECREF(values[slot]);
         if (status == FAILED && PyErr_ExceptionMatches(PyExc_MemoryError))
             goto done;
         if (status != OK) {
@@ -591,17 +679,18 @@ step_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         PyObject *text = PyBytes_FromStringAndSize((const char *)line + opener.len,
                                                    newline - 1 - line - opener.len);
-        int appended = text != NULL && PyList_Append(texts, text) == 0 && PyList_Append(steps, step) == 0;
+        int appended = text != NULL && PyList_Append(texts, text) == 0
+                       && (collected == NULL || PyList_Append(all_collected, collected) == 0);
         Py_XDECREF(text);
-        Py_DECREF(step);
+        Py_XDECREF(collected);
         if (!appended)
             goto done;
         offset = newline + 1 - base;
     }
-    result = Py_BuildValue("nOO", offset, texts, steps);
+    result = Py_BuildValue("nOO", offset, texts, all_collected);
 done:
     Py_XDECREF(texts);
-    Py_XDECREF(steps);
+    Py_XDECREF(all_collected);
     PyBuffer_Release(&data);
     PyBuffer_Release(&opener);
     return result;

@@ -4,7 +4,6 @@
 
 #include <Python.h>
 
-PyObject *shallow_json(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *step_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 #endif

@@ -48,7 +48,6 @@ static PyMethodDef methods[] = {
     {"dict_version", dict_version, METH_O, NULL},
     {"same_items", (PyCFunction)(void (*)(void))same_items, METH_FASTCALL, NULL},
     {"same_objects", (PyCFunction)(void (*)(void))same_objects, METH_FASTCALL, NULL},
-    {"shallow_json", (PyCFunction)(void (*)(void))shallow_json, METH_FASTCALL, NULL},
     {"step_lines", (PyCFunction)(void (*)(void))step_lines, METH_FASTCALL, NULL},
     {"run_traced", (PyCFunction)(void (*)(void))run_traced, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},

@@ -154,8 +154,6 @@ class GcNeutral:
 
 # -- tracer/_json_check.c: the service's check of a child's step lines
 
-def shallow_json(data: bytes, levels: int, /) -> object:
-    """speedups.shallow_json: strict JSON, its containers built `levels` deep; None if not JSON."""
-
-def step_lines(buffer: bytes, offset: int, opener: bytes, /) -> tuple[int, list[bytes], list[dict]]:
-    """speedups.step_lines: the whole step lines from offset on, and where they stop."""
+def step_lines(buffer: bytes, offset: int, opener: bytes, shape: tuple, /) -> tuple[int, list[bytes], list[tuple]]:
+    """speedups.step_lines: the whole step lines of `shape` (speedups.step_shape) from offset on,
+    and where they stop."""

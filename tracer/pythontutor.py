@@ -23,6 +23,7 @@ from .body import joined
 from .heap_ids import HeapIds
 from .record import StreamedSteps, encode
 from .reply import StepsReply
+from .speedups import step_shape
 from .objects import (attributes, dict_items, exception_message, is_program_class, type_bases, type_dict, type_mro,
                       type_name)
 
@@ -499,27 +500,23 @@ class StreamedPythonTutor(StreamedSteps, PythonTutorWriter):
 class PythonTutorReply(StepsReply):
     """Python Tutor's trace; its end needs each step's event and function name."""
 
+    step_shape = step_shape({"line": int, "event": tuple(sorted(STEP_EVENTS)), "func_name": str, "globals": dict,
+                             "ordered_globals": list, "stack_to_render": list, "heap": dict, "stdout": str},
+                            {"exception_msg": str}, exact=True, collect=("event", "func_name", "exception_msg"))
+
     def __init__(self, limits, source, encoding="full", options=None):
         super().__init__(limits, head(source))
         self._source = source
         self._events = []
 
-    def _accept(self, step):
-        if not _is_pythontutor_step(step):
+    def _take(self, collected):
+        # an exception's step, and only one, says its message
+        if not all((message is not None) == (event == "exception") for event, _, message in collected):
             return False
-        self._events.append((step["event"], step["func_name"]))
+        self._events += [(event, name) for event, name, _ in collected]
         return True
 
     def _parts(self, ending):
         return trace_parts(self._steps, self._events, self._outcome(ending), self._source, self._limits)
 
 
-_PYTHONTUTOR_FIELDS = {"line": int, "event": str, "func_name": str, "globals": dict, "ordered_globals": list,
-                       "stack_to_render": list, "heap": dict, "stdout": str}
-
-
-def _is_pythontutor_step(step):
-    if not isinstance(step, dict) or step.get("event") not in STEP_EVENTS:
-        return False
-    fields = dict(_PYTHONTUTOR_FIELDS, exception_msg=str) if step["event"] == "exception" else _PYTHONTUTOR_FIELDS
-    return set(step) == set(fields) and all(type(step[key]) is kind for key, kind in fields.items())

@@ -1,9 +1,11 @@
 """The parent's check of a child's reply: every line is checked before it is trusted.
 
 The child is the program's process: whatever it sends may be forged. A
-format's reply (formats.py names each one) takes the step lines that
-speedups.step_lines found to be whole, strict JSON, checks each step's
-shape, keeps what its `finish` needs, and takes one end line; `finish`
+format's reply (formats.py names each one) says what shape a step must have
+(`step_shape`: the members its `finish` relies on); speedups.step_lines
+takes the step lines that are whole, strict JSON of that shape, and hands
+back the members the reply collects (`_take` checks what a shape cannot say
+and keeps what `finish` needs); then the reply takes one end line. `finish`
 assembles the response body, also for a reply cut short: joined, or
 gzip-compressed as the steps came (body.py) where the client takes gzip.
 """
@@ -13,8 +15,13 @@ import json
 from .body import GzipStream, joined
 from .outcome import stopped
 from .record import encode, record_head, record_parts
+from .speedups import step_shape
 
-_EVENTS = {"call", "line", "return", "exception"}
+_EVENTS = ("call", "line", "return", "exception")
+# a record's step, in either encoding: what the record's assembly relies on (the output is collected)
+_STEP_MEMBERS = {"event": _EVENTS, "line": int, "heap": dict}
+_STEP_SHAPES = {encoding: step_shape(dict(_STEP_MEMBERS, **members), {"stdout": str}, collect=("stdout",))
+                for encoding, members in (("full", {"stack": list}), ("delta", {"keep": int, "frames": list}))}
 _STATUSES = {"ok", "exception", "syntax_error", "step_limit", "time_limit", "memory_limit",
              "output_limit", "crash"}
 
@@ -30,8 +37,10 @@ def parse_line(line):
 
 class StepsReply:
     """A trace rebuilt from the child's lines, each checked before it is trusted:
-    step lines that the format's `_accept(step)` takes (keeping what its
-    `finish` needs), then one end line."""
+    step lines of the format's `step_shape` whose collected members its
+    `_take(collected)` takes (keeping what its `finish` needs), then one end line."""
+
+    step_shape = step_shape({})  # each format's own
 
     def __init__(self, limits, head):
         self._limits = limits
@@ -44,9 +53,10 @@ class StepsReply:
         """Make `finish` return the body gzip-compressed, most of it while the child still traces."""
         self._gzip = GzipStream(self._head)
 
-    def add_steps(self, texts, steps):
-        """Steps whose lines are whole JSON (speedups.step_lines): None, or "invalid"."""
-        if not all(map(self._accept, steps)):
+    def add_steps(self, texts, collected):
+        """Steps whose lines are whole JSON of step_shape, and their collected members
+        (speedups.step_lines): None, or "invalid"."""
+        if not self._take(collected):
             return "invalid"
         self._steps += texts
         if self._gzip is not None:
@@ -75,14 +85,12 @@ class RecordReply(StepsReply):
 
     def __init__(self, limits, encoding):
         super().__init__(limits, record_head(encoding))
+        self.step_shape = _STEP_SHAPES[encoding]
         self._encoding = encoding
         self._stdout = []
 
-    def _accept(self, step):
-        if not _is_step(step, self._encoding):
-            return False
-        if "stdout" in step:
-            self._stdout.append(step["stdout"])
+    def _take(self, collected):
+        self._stdout += [stdout for (stdout,) in collected if stdout is not None]
         return True
 
     def _parts(self, ending):
@@ -103,15 +111,6 @@ def cut_short(ending, limits, steps):
     if ending == "invalid":
         outcome["message"] = "The program's process sent back something that is not a record"
     return outcome
-
-
-def _is_step(step, encoding):
-    if not (isinstance(step, dict) and step.get("event") in _EVENTS and isinstance(step.get("line"), int)
-            and isinstance(step.get("heap"), dict) and isinstance(step.get("stdout", ""), str)):
-        return False
-    if encoding == "delta":
-        return isinstance(step.get("keep"), int) and isinstance(step.get("frames"), list)
-    return isinstance(step.get("stack"), list)
 
 
 def _is_tail(tail):

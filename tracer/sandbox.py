@@ -22,7 +22,7 @@ from . import kernel, protocol
 from .canary import REQUIRED, stand_ins
 from .limits import limits_for
 from .reply import parse_line
-from .speedups import step_lines
+from .speedups import step_lines, step_shape
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
 _GRACE_SECONDS = 1.0
@@ -290,13 +290,13 @@ def _read_reply(connection, reply, deadline, byte_cap, step_cap, first_byte_by, 
             offset = 0
             while ending is None:
                 # the step lines, checked in one call; then the line they stopped at, if whole
-                offset, texts, taken = step_lines(buffer, offset, protocol.STEP_OPENER)
+                offset, texts, collected = step_lines(buffer, offset, protocol.STEP_OPENER, reply.step_shape)
                 if texts:
                     steps += len(texts)
                     if steps > step_cap:
                         ending = "too_many_steps"
                         break
-                    ending = reply.add_steps(texts, taken)
+                    ending = reply.add_steps(texts, collected)
                     if ending is not None:
                         break
                 newline = buffer.find(b"\n", offset)
@@ -349,11 +349,13 @@ def _away_from(cpu):
 class _CanaryReply:
     """The canary child's report of which layers hold, and whether it runs the C loops."""
 
+    step_shape = step_shape({})  # any step line is refused (add_steps)
+
     def __init__(self):
         self.layers = None
         self.speedups = False
 
-    def add_steps(self, texts, steps):
+    def add_steps(self, texts, collected):
         return "invalid"
 
     def add(self, line):

@@ -20,15 +20,13 @@ ints of one value as the same: their text is) and never call `__eq__`.
 traced, from inside the trace function (the finalizers that letting go of
 what a step showed runs).
 
-`shallow_json(data, levels)` is the service's check of a step line from a
-child (tracer/_json_check.c): `data` parsed as strict JSON (UTF-8, no NaN,
-nothing after the value, at most 512 levels deep in C), None if it is not,
-with containers below `levels` left empty in C; the Python version builds
-them all, which the callers cannot tell apart (they check only that a
-container is a dict or a list). `step_lines(buffer, offset, opener)`
-takes the whole step lines from `offset` on, each checked so: (the offset
-after them, their steps' JSON bytes, their steps), stopping at the first
-line that is not one.
+`step_lines(buffer, offset, opener, shape)` is the service's check of a
+child's step lines (tracer/_json_check.c): it takes the whole step lines
+from `offset` on, each step strict JSON (UTF-8, no NaN, nothing after the
+value, at most 512 levels deep in C) and of the reply's `shape`
+(`step_shape`), and stops at the first line that is not one: (the offset
+after them, their steps' JSON bytes, a tuple of each step's collected
+members). C checks the steps without building them; Python parses them.
 
 Where C is not built, EncoderCore, settle_heap, full_step and delta_step are None (their
 callers run their own Python: snapshot._PythonCore, ...), and the classes
@@ -40,6 +38,25 @@ import json
 import operator
 import os
 import time
+
+# a member's kind, as tracer/_json_check.c numbers them: a JSON integer, string, object or
+# array, or one of some strings (a tuple of them)
+_KINDS = {int: 1, str: 2, dict: 3, list: 4}
+_KIND_ENUM = 5
+
+
+def step_shape(required, optional=None, exact=False, collect=()):
+    """What a reply takes as a step, for step_lines: a JSON object with the `required`
+    members and maybe the `optional` ones ({name: kind}, a kind being int, str, dict, list,
+    or a tuple of the strings allowed), each at most once, and no other where `exact`;
+    step_lines hands back the values of the `collect` members (ints and strings) in a
+    tuple per step, None for one that is absent."""
+    members = [(name.encode(), _KIND_ENUM if isinstance(kind, tuple) else _KINDS[kind],
+                kind if isinstance(kind, tuple) else None, is_required)
+               for names, is_required in ((required, True), (optional or {}, False)) for name, kind in names.items()]
+    names = [name for names in (required, optional or {}) for name in names]
+    return exact, tuple(members), tuple(names.index(name) for name in collect)
+
 
 try:
     # Not a speedup but when the program's garbage cycles die (tracer/_collector.c), so
@@ -75,8 +92,7 @@ try:
     if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench
         raise ImportError("TRACER_SPEEDUPS=0")
     from tracer._speedups import (Activation, EncoderCore, RecordBuffer, Tracer, delta_step, dict_version,
-                                  full_step, same_items, same_objects, settle_heap, shallow_json,
-                                  step_lines)
+                                  full_step, same_items, same_objects, settle_heap, step_lines)
     NATIVE = True
 except ImportError:
     NATIVE = False
@@ -195,28 +211,57 @@ except ImportError:
         """Whether two tuples hold the very same objects, in order."""
         return len(first) == len(second) and all(map(operator.is_, first, second))
 
-    def shallow_json(data, levels):
-        """`data` (UTF-8 bytes) as JSON, or None if it is not strict JSON; built whole."""
-        try:
-            return json.loads(data.decode("utf-8"), parse_constant=_not_json)
-        except (ValueError, RecursionError):  # UnicodeDecodeError included
-            return None
-
-    def _not_json(constant):
-        raise ValueError(f"{constant} is not JSON")
-
-    def step_lines(buffer, offset, opener):
-        """(offset after the step lines taken, their steps' JSON bytes, their steps)."""
-        texts, steps = [], []
+    def step_lines(buffer, offset, opener, shape):
+        """(offset after the step lines taken, their steps' JSON bytes, their collected members)."""
+        texts, collected = [], []
         while True:
             newline = buffer.find(b"\n", offset)
             if newline < 0 or not buffer.startswith(opener, offset) or buffer[newline - 1:newline] != b"}" \
                     or newline - offset < len(opener) + 1:
-                return offset, texts, steps
+                return offset, texts, collected
             text = buffer[offset + len(opener):newline - 1]
-            step = shallow_json(text, 1)
-            if step is None:
-                return offset, texts, steps
+            values = _shaped(text, shape)
+            if values is None:
+                return offset, texts, collected
             texts.append(text)
-            steps.append(step)
+            if shape[2]:
+                collected.append(values)
             offset = newline + 1
+
+    class _Members(list):
+        """A JSON object's members in order, as json.loads hands them to its object_pairs_hook."""
+
+    def _shaped(text, shape):
+        """The step's collected members' values, or None where it is not strict JSON of the shape."""
+        try:
+            step = json.loads(text.decode("utf-8"), parse_constant=_not_json, object_pairs_hook=_Members)
+        except (ValueError, RecursionError):  # UnicodeDecodeError included
+            return None
+        exact, members, collect = shape
+        if type(step) is not _Members:
+            return None
+        by_name = {key.decode(): (index, kind, allowed) for index, (key, kind, allowed, _) in enumerate(members)}
+        found = {}
+        for name, value in step:
+            member = by_name.get(name)
+            if member is None:
+                if exact:
+                    return None
+                continue
+            index, kind, allowed = member
+            if index in found or not _of_kind(value, kind, allowed):
+                return None  # twice: json.loads would keep the last
+            found[index] = value
+        if any(required and index not in found for index, (_, _, _, required) in enumerate(members)):
+            return None
+        return tuple(found.get(index) for index in collect)
+
+    def _of_kind(value, kind, allowed):
+        if kind == _KIND_ENUM:
+            return type(value) is str and value in allowed
+        return type(value) is _PYTHON_TYPES[kind]
+
+    def _not_json(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    _PYTHON_TYPES = {_KINDS[int]: int, _KINDS[str]: str, _KINDS[dict]: _Members, _KINDS[list]: list}

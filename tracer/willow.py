@@ -26,6 +26,7 @@ from .body import joined
 from .heap_ids import HeapIds
 from .record import StreamedSteps, encode
 from .reply import StepsReply
+from .speedups import step_shape
 
 _EXACT = 2**53  # willow's bound for a JSON number (JavaScript's exact integers)
 _STEP_LIMIT_CAUSE = "Program too long, maximum steps allowed: {steps}"
@@ -257,17 +258,15 @@ class StreamedWillow(StreamedSteps, WillowWriter):
 class WillowReply(StepsReply):
     """willow's trace from the child's lines: each step a snapshot of the right shape."""
 
+    # what finish relies on; the snapshot is whole, strict JSON, passed on as sent
+    step_shape = step_shape({"snapshot": dict, "print": str}, exact=True, collect=("print",))
+
     def __init__(self, limits, source, encoding="full", options=None):
         super().__init__(limits, HEAD)
         self._shown = []
 
-    def _accept(self, step):
-        # The step's own members (speedups.step_lines builds no deeper): what
-        # finish relies on. The snapshot is whole, strict JSON, passed on as sent.
-        if not (isinstance(step, dict) and set(step) == {"snapshot", "print"} and type(step["print"]) is str
-                and type(step["snapshot"]) is dict):
-            return False
-        self._shown.append(step["print"])
+    def _take(self, collected):
+        self._shown += [shown for (shown,) in collected]
         return True
 
     def _parts(self, ending):

@@ -314,6 +314,9 @@ FORGED_STEP_LINES = {
     "nan": '{{"step":{step_nan}}}',
     "control_character": '{{"step":{step_control}}}',
     "deep_nesting": '{{"step":' + "[" * 20000 + "]" * 20000 + "}}",
+    # whole, strict JSON, but not of the step's shape (speedups.step_shape)
+    "member_of_another_kind": '{{"step":{step_kind}}}',
+    "member_twice_one_escaped": '{{"step":{step_twice}}}',
 }
 
 
@@ -322,7 +325,9 @@ FORGED_STEP_LINES = {
 def test_a_forged_step_is_refused(server, trace_format, forgery):
     step = _real_step(trace_format)
     line = FORGED_STEP_LINES[forgery].format(step=step, step_nan=step.replace('"line":1', '"line":1,"x":NaN'),
-                                             step_control=step.replace('"heap"', '"he\x01ap"'))
+                                             step_control=step.replace('"heap"', '"he\x01ap"'),
+                                             step_kind=step.replace('"line":1', '"line":"forged"'),
+                                             step_twice=step[:-1] + ',"ev\\u0065nt":"forged"}')
     valid = '{{"step":{step}}}'.format(step=step)
     source = ESCAPE + f"os.write(3, {valid!r}.encode() + b'\\n' + {line!r}.encode() + b'\\n')\nos._exit(0)\n"
     status, _, body = request(server, body={"source": source, "steps": 300, "format": trace_format})
