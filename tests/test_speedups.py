@@ -913,6 +913,13 @@ def test_step_lines_take_a_step_of_the_shape_and_hand_back_its_collected_members
         assert _taken(module, step, shape) == expected, module
 
 
+def test_a_step_shape_collects_only_what_step_lines_can_hand_back():
+    with pytest.raises(ValueError):
+        speedups.step_shape({"heap": dict}, collect=("heap",))
+    with pytest.raises(ValueError):
+        speedups.step_shape({f"member{n}": int for n in range(17)})
+
+
 def test_the_stub_names_what_the_extension_has():
     """tracer/_speedups.pyi, which names each C type and the Python it mirrors, stays whole."""
     import ast

@@ -43,6 +43,7 @@ import time
 # array, or one of some strings (a tuple of them)
 _KINDS = {int: 1, str: 2, dict: 3, list: 4}
 _KIND_ENUM = 5
+_MAX_MEMBERS = 16  # _json_check.c's MAX_MEMBERS
 
 
 def step_shape(required, optional=None, exact=False, collect=()):
@@ -55,6 +56,9 @@ def step_shape(required, optional=None, exact=False, collect=()):
                 kind if isinstance(kind, tuple) else None, is_required)
                for names, is_required in ((required, True), (optional or {}, False)) for name, kind in names.items()]
     names = [name for names in (required, optional or {}) for name in names]
+    if len(members) > _MAX_MEMBERS or any(members[names.index(name)][1] in (_KINDS[dict], _KINDS[list])
+                                          for name in collect):
+        raise ValueError(f"a step shape has at most {_MAX_MEMBERS} members and collects only ints and strings")
     return exact, tuple(members), tuple(names.index(name) for name in collect)
 
 
