@@ -38,9 +38,8 @@ def parse_line(line):
 class StepsReply:
     """A trace rebuilt from the child's lines, each checked before it is trusted:
     step lines of the format's `step_shape` whose collected members its
-    `_take(collected)` takes (keeping what its `finish` needs), then one end line."""
-
-    step_shape = step_shape({})  # each format's own
+    `_take(collected)` takes (keeping what its `finish` needs), then one end line.
+    Each format declares its own `step_shape`: there is no default to fall back on."""
 
     def __init__(self, limits, head):
         self._limits = limits
