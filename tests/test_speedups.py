@@ -896,6 +896,8 @@ EXACT_SHAPE = speedups.step_shape({"print": str}, {"n": int}, exact=True, collec
     (b'{"event":"line","line":3,"heap":{},"stack":{}}', RECORD_SHAPE, None),
     (b'{"event":"line","line":3,"heap":{},"stack":[],"stdout":null}', RECORD_SHAPE, None),
     (b'{"event":"return","line":3,"heap":{},"stack":[]}', RECORD_SHAPE, None),
+    (b'{"event":"l\\u00efne","line":3,"heap":{},"stack":[]}', RECORD_SHAPE, None),
+    (b'{"event":"\\ud800","line":3,"heap":{},"stack":[]}', RECORD_SHAPE, None),
     (b'{"event":"line","line":3,"heap":{},"stack":[],"event":"call"}', RECORD_SHAPE, None),
     (b'{"event":"line","line":3,"heap":{},"stack":[],"ev\\u0065nt":5}', RECORD_SHAPE, None),
     (b'{"event":"line","line":' + b"1" * 5000 + b',"heap":{},"stack":[]}', RECORD_SHAPE, None),

@@ -244,6 +244,17 @@ digits(Scan *scan)
     return scan->at > start;
 }
 
+/* The int an integer's text from start to end makes, as int() makes it (refused past
+   sys.get_int_max_str_digits(), with ValueError set). */
+static PyObject *
+int_of(const unsigned char *start, const unsigned char *end)
+{
+    PyObject *text = PyBytes_FromStringAndSize((const char *)start, end - start);
+    PyObject *built = text ? PyLong_FromString(PyBytes_AS_STRING(text), NULL, 10) : NULL;
+    Py_XDECREF(text);
+    return built;
+}
+
 /* A number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; an integer longer than
    the shortest limit int() may have on its digits (640) is built, to be refused
    as json.loads refuses it (past sys.get_int_max_str_digits()). */
@@ -273,9 +284,7 @@ number(Scan *scan)
             return MALFORMED;
     }
     if (!is_float && scan->at - start > LONGEST_INT_ALWAYS_TAKEN) {
-        PyObject *text = PyBytes_FromStringAndSize((const char *)start, scan->at - start);
-        PyObject *built = text ? PyLong_FromString(PyBytes_AS_STRING(text), NULL, 10) : NULL;
-        Py_XDECREF(text);
+        PyObject *built = int_of(start, scan->at);
         if (built == NULL)
             return FAILED;
         Py_DECREF(built);
@@ -503,11 +512,8 @@ integer(Scan *scan, PyObject **out)
     }
     if (out == NULL)
         return OK;
-    if (scan->at - start - negative > MAX_INT_DIGITS) {
-        PyObject *text = PyBytes_FromStringAndSize((const char *)start, scan->at - start);
-        *out = text ? PyLong_FromString(PyBytes_AS_STRING(text), NULL, 10) : NULL;
-        Py_XDECREF(text);
-    }
+    if (scan->at - start - negative > MAX_INT_DIGITS)
+        *out = int_of(start, scan->at);
     else {
         long long parsed = 0;
         for (const unsigned char *p = start + negative; p < scan->at; p++)
@@ -517,25 +523,48 @@ integer(Scan *scan, PyObject **out)
     return *out == NULL ? FAILED : OK;
 }
 
-/* One of the allowed strings (scan->at past its opening quote), that object into *out if out. */
+/* One of the allowed strings (scan->at past its opening quote), that object into *out if out.
+   Plain ASCII (the event of every step) is compared where it is; a string with escapes or
+   beyond ASCII is decoded first, so it is what json.loads would make of it. */
 static int
 allowed_string(Scan *scan, PyObject *allowed, PyObject **out)
 {
-    PyObject *text = NULL;
-    int status = string(scan, &text);
-    if (status != OK)
-        return status;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(allowed); i++) {
-        PyObject *candidate = PyTuple_GET_ITEM(allowed, i);
-        if (PyUnicode_Check(candidate) && PyUnicode_Compare(text, candidate) == 0) {
-            Py_DECREF(text);
-            if (out != NULL)
-                *out = Py_NewRef(candidate);
-            return OK;
+    const unsigned char *start = scan->at;
+    const unsigned char *at = plain_run(scan);
+    const char *text = (const char *)start;
+    Py_ssize_t length = at - start;
+    PyObject *decoded = NULL;
+    if (at < scan->end && *at == '"')
+        scan->at = at + 1;
+    else {
+        int status = string(scan, &decoded);
+        if (status != OK)
+            return status;
+        text = PyUnicode_AsUTF8AndSize(decoded, &length);
+        if (text == NULL) {  /* a lone surrogate: none of them */
+            Py_DECREF(decoded);
+            PyErr_Clear();
+            return MALFORMED;
         }
     }
-    Py_DECREF(text);
-    return PyErr_Occurred() ? FAILED : MALFORMED;
+    int status = MALFORMED;
+    for (Py_ssize_t i = 0; status == MALFORMED && i < PyTuple_GET_SIZE(allowed); i++) {
+        PyObject *candidate = PyTuple_GET_ITEM(allowed, i);
+        Py_ssize_t candidate_length;
+        const char *candidate_text = PyUnicode_Check(candidate)
+            ? PyUnicode_AsUTF8AndSize(candidate, &candidate_length) : NULL;
+        if (candidate_text == NULL)
+            status = PyErr_Occurred() ? FAILED : MALFORMED;
+        else if (candidate_length == length && memcmp(candidate_text, text, (size_t)length) == 0) {
+            status = OK;
+            if (out != NULL)
+                *out = Py_NewRef(candidate);
+        }
+        if (status == FAILED)
+            break;
+    }
+    Py_XDECREF(decoded);
+    return status;
 }
 
 /* A member's value, checked to be of its kind; built into *out if out. */

@@ -52,14 +52,12 @@ def step_shape(required, optional=None, exact=False, collect=()):
     or a tuple of the strings allowed), each at most once, and no other where `exact`;
     step_lines hands back the values of the `collect` members (ints and strings) in a
     tuple per step, None for one that is absent."""
-    members = [(name.encode(), _KIND_ENUM if isinstance(kind, tuple) else _KINDS[kind],
-                kind if isinstance(kind, tuple) else None, is_required)
-               for names, is_required in ((required, True), (optional or {}, False)) for name, kind in names.items()]
-    names = [name for names in (required, optional or {}) for name in names]
-    if len(members) > _MAX_MEMBERS or any(members[names.index(name)][1] in (_KINDS[dict], _KINDS[list])
-                                          for name in collect):
+    kinds = {**required, **(optional or {})}
+    members = tuple((name.encode(), _KIND_ENUM if isinstance(kind, tuple) else _KINDS[kind],
+                     kind if isinstance(kind, tuple) else None, name in required) for name, kind in kinds.items())
+    if len(members) > _MAX_MEMBERS or any(kinds[name] in (dict, list) for name in collect):
         raise ValueError(f"a step shape has at most {_MAX_MEMBERS} members and collects only ints and strings")
-    return exact, tuple(members), tuple(names.index(name) for name in collect)
+    return exact, members, tuple(list(kinds).index(name) for name in collect)
 
 
 try:
@@ -218,13 +216,14 @@ except ImportError:
     def step_lines(buffer, offset, opener, shape):
         """(offset after the step lines taken, their steps' JSON bytes, their collected members)."""
         texts, collected = [], []
+        by_name = {key.decode(): (index, kind, allowed) for index, (key, kind, allowed, _) in enumerate(shape[1])}
         while True:
             newline = buffer.find(b"\n", offset)
             if newline < 0 or not buffer.startswith(opener, offset) or buffer[newline - 1:newline] != b"}" \
                     or newline - offset < len(opener) + 1:
                 return offset, texts, collected
             text = buffer[offset + len(opener):newline - 1]
-            values = _shaped(text, shape)
+            values = _shaped(text, shape, by_name)
             if values is None:
                 return offset, texts, collected
             texts.append(text)
@@ -235,8 +234,9 @@ except ImportError:
     class _Members(list):
         """A JSON object's members in order, as json.loads hands them to its object_pairs_hook."""
 
-    def _shaped(text, shape):
-        """The step's collected members' values, or None where it is not strict JSON of the shape."""
+    def _shaped(text, shape, by_name):
+        """The step's collected members' values, or None where it is not strict JSON of the shape
+        (`by_name`: each member's index, kind and allowed values, by its name)."""
         try:
             step = json.loads(text.decode("utf-8"), parse_constant=_not_json, object_pairs_hook=_Members)
         except (ValueError, RecursionError):  # UnicodeDecodeError included
@@ -244,7 +244,6 @@ except ImportError:
         exact, members, collect = shape
         if type(step) is not _Members:
             return None
-        by_name = {key.decode(): (index, kind, allowed) for index, (key, kind, allowed, _) in enumerate(members)}
         found = {}
         for name, value in step:
             member = by_name.get(name)
