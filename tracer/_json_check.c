@@ -464,28 +464,43 @@ read_shape(PyObject *spec, Shape *shape)
     return 0;
 }
 
-/* The member a key names (scan->at past its opening quote), or -1 for none: a key with
-   escapes or beyond ASCII is decoded first, so it names what json.loads would make of it. */
+/* A string's UTF-8 (scan->at past its opening quote), to compare with names the shape
+   knows: plain ASCII where it is in the line; anything else decoded first into *decoded (the
+   caller releases it), so it is what json.loads would make of it. *length is -1 for a
+   string with a lone surrogate, which no name is. */
 static int
-member_named(Scan *scan, const Shape *shape, Py_ssize_t *index)
+string_utf8(Scan *scan, const char **text, Py_ssize_t *length, PyObject **decoded)
 {
     const unsigned char *start = scan->at;
     const unsigned char *at = plain_run(scan);
-    const char *key = (const char *)start;
-    Py_ssize_t length = at - start;
-    PyObject *decoded = NULL;
-    if (at < scan->end && *at == '"')
+    *decoded = NULL;
+    *text = (const char *)start;
+    *length = at - start;
+    if (at < scan->end && *at == '"') {
         scan->at = at + 1;
-    else {
-        int status = string(scan, &decoded);
-        if (status != OK)
-            return status;
-        key = PyUnicode_AsUTF8AndSize(decoded, &length);
-        if (key == NULL) {  /* a lone surrogate: no member's name */
-            PyErr_Clear();
-            length = -1;
-        }
+        return OK;
     }
+    int status = string(scan, decoded);
+    if (status != OK)
+        return status;
+    *text = PyUnicode_AsUTF8AndSize(*decoded, length);
+    if (*text == NULL) {
+        PyErr_Clear();
+        *length = -1;
+    }
+    return OK;
+}
+
+/* The member a key names (scan->at past its opening quote), or -1 for none. */
+static int
+member_named(Scan *scan, const Shape *shape, Py_ssize_t *index)
+{
+    const char *key;
+    Py_ssize_t length;
+    PyObject *decoded;
+    int status = string_utf8(scan, &key, &length, &decoded);
+    if (status != OK)
+        return status;
     *index = -1;
     for (Py_ssize_t i = 0; i < shape->count && length >= 0; i++) {
         if (shape->members[i].key_length == length && memcmp(shape->members[i].key, key, (size_t)length) == 0) {
@@ -523,32 +538,19 @@ integer(Scan *scan, PyObject **out)
     return *out == NULL ? FAILED : OK;
 }
 
-/* One of the allowed strings (scan->at past its opening quote), that object into *out if out.
-   Plain ASCII (the event of every step) is compared where it is; a string with escapes or
-   beyond ASCII is decoded first, so it is what json.loads would make of it. */
+/* One of the allowed strings (scan->at past its opening quote), that object into *out if
+   out: no str is made for each step's event, which is plain ASCII. */
 static int
 allowed_string(Scan *scan, PyObject *allowed, PyObject **out)
 {
-    const unsigned char *start = scan->at;
-    const unsigned char *at = plain_run(scan);
-    const char *text = (const char *)start;
-    Py_ssize_t length = at - start;
-    PyObject *decoded = NULL;
-    if (at < scan->end && *at == '"')
-        scan->at = at + 1;
-    else {
-        int status = string(scan, &decoded);
-        if (status != OK)
-            return status;
-        text = PyUnicode_AsUTF8AndSize(decoded, &length);
-        if (text == NULL) {  /* a lone surrogate: none of them */
-            Py_DECREF(decoded);
-            PyErr_Clear();
-            return MALFORMED;
-        }
-    }
-    int status = MALFORMED;
-    for (Py_ssize_t i = 0; status == MALFORMED && i < PyTuple_GET_SIZE(allowed); i++) {
+    const char *text;
+    Py_ssize_t length;
+    PyObject *decoded;
+    int status = string_utf8(scan, &text, &length, &decoded);
+    if (status != OK)
+        return status;
+    status = MALFORMED;
+    for (Py_ssize_t i = 0; status == MALFORMED && length >= 0 && i < PyTuple_GET_SIZE(allowed); i++) {
         PyObject *candidate = PyTuple_GET_ITEM(allowed, i);
         Py_ssize_t candidate_length;
         const char *candidate_text = PyUnicode_Check(candidate)
