@@ -276,8 +276,8 @@ def test_a_finalizer_runs_traced_in_the_services_child_where_cpython_runs_it():
 
 
 def test_children_that_did_not_warm_up_trace_as_those_that_did():
-    # requests at once: spares forked while every core runs a child skip the warm-up
-    # (forkserver._Spares._add); each record is still the one traced in process
+    # requests at once: spares forked while children run skip the warm-up
+    # (forkserver._Spares.refill); each record is still the one traced in process
     source = textwrap.dedent(test_speedups.MUTATING_PROGRAMS["garbage_cycles_with_finalizers"])
     expected = tracer.trace_json(source, "", 5000)
     sandbox = main._sandbox()

@@ -376,15 +376,15 @@ class _FakeForks:
 
 @pytest.fixture
 def spares(monkeypatch):
-    """A _Spares for 2 children at once and 4 spares on fake forks (spares.forks), a
-    connection to hand over, and its clock (spares.clock[0], seconds)."""
+    """A _Spares for 4 spares on fake forks (spares.forks), a connection to hand over,
+    and its clock (spares.clock[0], seconds)."""
     import select
     import types
     from tracer import forkserver
     forks = _FakeForks()
     clock = [100.0]
     monkeypatch.setattr(forkserver, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
-    spares = forkserver._Spares(forks, 2, 4, select.poll())
+    spares = forkserver._Spares(forks, 4, select.poll())
     spares.forks, spares.clock = forks, clock
     spares.connection = socket.socketpair()
     yield spares
@@ -399,53 +399,71 @@ def _refill(spares):
         spares.clock[0] += wait + 1e-9  # as the poll, which wakes a little late rather than early
 
 
-def test_a_spare_warms_up_only_where_a_core_is_left_over_from_the_running_children(spares):
-    """With every core taken by children running requests, the cores are theirs: a spare
-    forked then does not warm up. Twice as many spares wait as children run at once."""
-    forked, connection = spares.forks.warm, spares.connection[0].fileno()
-    _refill(spares)  # the first ones, with nothing running yet
+def _one_request(spares, idle, runs=0.002):
+    """A request handed over `idle` seconds after the last look, running `runs` seconds,
+    with the refill after each event, as the server's loop does; the refill's answer."""
+    spares.clock[0] += idle
+    spares.pass_on(b"t", spares.connection[0].fileno())
+    spares.refill()
+    spares.clock[0] += runs
+    spares._ended(max(spares._running))
+    return spares.refill()
+
+
+def test_spares_forked_for_requests_back_to_back_stay_cold_until_the_quiet(spares):
+    """A spare's warm-up costs more CPU than it saves its request: while one client's
+    requests come back to back, the cores are theirs. A spare forked then (none left
+    waiting) does not warm up; in the next quiet moment the server tells it to (b"w"),
+    before it forks more."""
+    from tracer import forkserver
+    quiet, spacing = forkserver._Spares._QUIET_SECONDS, forkserver._Spares._REFILL_SPACING_SECONDS
+    forked, children = spares.forks.warm, spares.forks.children
+    _refill(spares)  # the first ones, in the quiet of the start
     assert forked == [True] * 4
-    spares.pass_on(b"t", connection)  # one child runs a request: a core is left
-    for waiting in spares.forks.server_ends[1:4]:  # the others die (the first went to the request)
-        spares.died(waiting.fileno())
-    _refill(spares)  # none waits: forked now
-    assert forked == [True] * 5
-    spares.pass_on(b"t", connection)  # two run, on two cores
-    _refill(spares)
-    assert forked == [True] * 5 + [False]
-    spares.pass_on(b"t", connection)
-    spares.pass_on(b"t", connection)  # none waits: forked for it, cold too
-    assert forked == [True] * 5 + [False, False]
-
-
-def test_after_a_long_trace_a_spare_forked_beside_one_warms_up_once_no_long_one_runs(spares, monkeypatch):
-    """A long trace and its parent's check take the cores a warm-up would share: after
-    one, a spare forked while a request runs waits, and is told to warm up (b"w") once
-    no child that has run long is left running."""
-    clock = spares.clock
-    forked, children, connection = spares.forks.warm, spares.forks.children, spares.connection[0].fileno()
-    _refill(spares)  # 1001 to 1004, warm: nothing runs
-    spares.pass_on(b"t", connection)  # 1001
-    spares.pass_on(b"t", connection)  # 1002
-    clock[0] += 0.05
-    spares._ended(1001)  # it ran 50 ms: a long one
-    spares._add()  # beside 1002, after a long one: cold
-    assert forked == [True] * 4 + [False]
-    cold = children[4]
-    cold.setblocking(False)
-    spares.pass_on(b"t", connection)  # 1003, the oldest waiting
-    clock[0] += 0.001
-    spares._ended(1003)  # a short one ends, but 1002 has run long and still runs
+    for _ in range(6):  # the last two take spares forked at once for them
+        assert _one_request(spares, 0.001) == pytest.approx(quiet)
+    assert forked == [True] * 4 + [False] * 3
+    waiting = children[6]
+    waiting.setblocking(False)
     with pytest.raises(BlockingIOError):
-        cold.recv(1)
-    clock[0] += 0.001
-    spares._ended(1002)
-    assert cold.recv(1) == b"w"
-    spares.pass_on(b"t", connection)  # 1004
-    clock[0] += 0.001
+        waiting.recv(1)
+    spares.clock[0] += quiet + 1e-9
+    assert spares.refill() == pytest.approx(spacing)  # its warm-up takes this look's turn
+    assert waiting.recv(1) == b"w" and len(forked) == 7
+    _refill(spares)
+    assert forked == [True] * 4 + [False] * 3 + [True] * 3
+    with pytest.raises(BlockingIOError):
+        waiting.recv(1)  # told once
+
+
+def test_a_spare_warms_up_at_a_childs_end_if_requests_leave_room_for_it(spares):
+    """Not beside a running request, but as soon as none runs, where the last request
+    came long enough after the child before it ended: the next may come as late."""
+    from tracer import forkserver
+    room = forkserver._Spares._WARM_UP_ROOM_SECONDS
+    forked, children, connection = spares.forks.warm, spares.forks.children, spares.connection[0].fileno()
+    _refill(spares)
+    for _ in range(3):
+        _one_request(spares, room + 0.001)
+    spares.clock[0] += room + 0.001
+    spares.pass_on(b"t", connection)  # the last one waiting
+    spares.refill()
+    assert forked == [True] * 4 + [False]  # forked at once, beside it: cold
+    spares.pass_on(b"t", connection)  # another at once takes it (no room: one runs)
+    spares.refill()
+    assert forked == [True] * 4 + [False] * 2
+    cold = children[5]
+    cold.setblocking(False)
+    spares.clock[0] += 0.002
     spares._ended(1004)
     with pytest.raises(BlockingIOError):
-        cold.recv(1)  # told once
+        cold.recv(1)  # one still runs
+    spares._ended(1005)
+    with pytest.raises(BlockingIOError):
+        cold.recv(1)  # none runs, but the last request left no room
+    _one_request(spares, room + 0.001)  # takes it, cold; the next is forked beside it
+    assert forked == [True] * 4 + [False] * 3
+    assert children[6].recv(1) == b"w"  # at its end: that request had room
 
 
 def test_a_spare_warms_up_when_the_server_says_so_unless_its_request_is_there(monkeypatch):

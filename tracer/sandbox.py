@@ -112,11 +112,10 @@ class Sandbox:
         # not be able to read its memory or /proc files (ptrace rules, /proc/PID/mem).
         kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
         time_seconds = limits_for().time_seconds
-        # the children the CPUs run at once, and how many the fork server keeps
-        # forked and confined ahead (forkserver._Spares)
+        # how many children the fork server keeps forked and confined ahead
+        # (forkserver._Spares): at least twice as many as the CPUs run at once
         running_at_once = min(self.concurrency, self._cpus)
         settings = {"cpu_seconds": time_seconds + 2, "memory_bytes": self.memory_bytes,
-                    "running_at_once": running_at_once,
                     "spares": max(1, _setting("TRACER_SPARES", max(_SPARES, 2 * running_at_once)))}
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         code = f"import sys; sys.path.insert(0, {_ROOT!r}); from tracer.forkserver import main; main()"
