@@ -52,3 +52,22 @@ def test_after_a_stopped_run_the_next_run_is_normal():
     run("while True:\n    try:\n        pass\n    except BaseException:\n        pass", steps=100)
     record = run("x = 1\ny = x + 1")
     assert record["outcome"]["status"] == "ok" and len(record["steps"]) == 3
+
+
+def test_the_builtins_made_ahead_go_to_one_program_only(monkeypatch):
+    """The fork server makes a program's builtins module before it forks; the first
+    program a process runs takes it, as it would have made it (its own __import__,
+    the same names), and the next makes its own, whatever the first did to its own."""
+    from tracer import runtime
+    looks = "import math\nprint(math.floor(2.5), len('ab'), hasattr(__builtins__, 'extra'), sorted(vars(__builtins__)))\n"
+    made_here = run(looks)["stdout"]
+    monkeypatch.setattr(runtime, "_builtins_ahead", None)
+    runtime.make_builtins_ahead()
+    assert run(looks)["stdout"] == made_here  # it took them
+    assert runtime._builtins_ahead is None
+    runtime.make_builtins_ahead()
+    ahead = runtime._builtins_ahead
+    assert run("__builtins__.len = None\n__builtins__.extra = 1\n")["outcome"]["status"] == "ok"
+    assert ahead.len is None and ahead.extra == 1  # the module that program had
+    assert run(looks)["stdout"] == made_here
+    assert "2 2 False" in made_here

@@ -64,6 +64,7 @@ def serve(control_fd, settings):
     # program with 450 page faults instead of 560, and the children of
     # one client's requests back to back took 10.5 ms of CPU each, not 11.3.
     _warm_up()
+    runtime.make_builtins_ahead()  # after the warm-up, which would take them
     # Every object the server made is left out of the collector's passes, so a
     # child's collection does not touch (and copy) the pages they live on. (No
     # collection first: it took 2 to 5 ms of a cold start's path to free some 40
