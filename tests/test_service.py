@@ -14,6 +14,7 @@ import zstandard
 
 import main
 import tracer
+from tracer import landlock
 from tests.conftest import RECORD, REQUEST, check_error, check_record, processes
 
 app = flask.Flask(__name__)
@@ -200,7 +201,8 @@ def test_a_failure_inside_the_service_is_a_json_500_and_the_next_request_works(c
 
 def test_the_python_fallback_is_chosen_through_the_service(monkeypatch):
     """TRACER_SPEEDUPS=0 reaches the fork server: its children trace without the C loops,
-    to the same record."""
+    to the same record, and confine themselves through ctypes (kernel.py) rather than
+    tracer/_kernel.c, to the same layers, as the canary finds them."""
     from tracer.sandbox import Sandbox
     source = "xs = [3, 1, 2]\nxs.sort()\ntotal = sum(xs)\n"
     records = {}
@@ -209,11 +211,14 @@ def test_the_python_fallback_is_chosen_through_the_service(monkeypatch):
         sandbox = Sandbox()
         sandbox.start()
         try:
-            records[setting] = (sandbox.speedups, json.loads(sandbox.run(source, "", 50)))
+            records[setting] = (sandbox.speedups, json.loads(sandbox.run(source, "", 50)), sandbox.layers)
         finally:
             sandbox.stop()
     assert records["0"][0] is False and records["1"][0] is True
     assert check_record(records["0"][1]) == check_record(records["1"][1])
+    assert records["0"][2] == records["1"][2]
+    assert records["1"][2]["seccomp"] and records["1"][2]["no_new_privs"]
+    assert records["1"][2]["landlock"] == landlock.ruleset()[0]
 
 
 def test_the_empty_root_changes_nothing_a_program_does(client):

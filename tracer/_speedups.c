@@ -27,6 +27,7 @@
 
 #include "_json_check.h"
 #include "_collector.h"
+#include "_kernel.h"
 
 /* interned at import */
 static PyObject *text_true, *text_false, *text_null, *text_comma, *text_qualname, *text_open_brace,
@@ -50,6 +51,11 @@ static PyMethodDef methods[] = {
     {"same_objects", (PyCFunction)(void (*)(void))same_objects, METH_FASTCALL, NULL},
     {"step_lines", (PyCFunction)(void (*)(void))step_lines, METH_FASTCALL, NULL},
     {"run_traced", (PyCFunction)(void (*)(void))run_traced, METH_FASTCALL, NULL},
+    {"prctl", (PyCFunction)(void (*)(void))kernel_prctl, METH_FASTCALL, NULL},
+    {"seccomp_filter", kernel_seccomp_filter, METH_O, NULL},
+    {"landlock_create_ruleset", (PyCFunction)(void (*)(void))kernel_landlock_create_ruleset, METH_FASTCALL, NULL},
+    {"landlock_restrict_self", kernel_landlock_restrict_self, METH_O, NULL},
+    {"sched_getcpu", kernel_sched_getcpu, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

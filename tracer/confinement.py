@@ -150,12 +150,13 @@ def _write(path, text):
         file.write(text)
 
 
-def confine_spare(spare_fd, null_fd, settings, program):
+def confine_spare(spare_fd, null_fd, settings, program, landlock_ruleset):
     """Confine this freshly forked child, before its request; the Landlock ABI it enforces (0: none).
 
     The child then waits as the server's spare on `spare_fd` (moved to
     CHILD_FD) for its request's connection; `take_connection` puts that on
-    CHILD_FD in its place.
+    CHILD_FD in its place. The server makes the seccomp `program` (or None)
+    and the `landlock_ruleset` (landlock.ruleset()) once for all its spares.
     """
     os.setsid()
     _own_descriptors(spare_fd, null_fd)
@@ -163,7 +164,7 @@ def confine_spare(spare_fd, null_fd, settings, program):
         _become_nobody()
     _limit_resources(settings)
     kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
-    landlock_version = landlock.restrict()
+    landlock_version = landlock.restrict(landlock_ruleset)
     if program is not None:
         seccomp.load(program)
     return landlock_version

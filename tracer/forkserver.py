@@ -40,7 +40,7 @@ import socket
 import sys
 import time
 
-from . import canary, confinement, kernel, protocol, runtime, seccomp, speedups
+from . import canary, confinement, kernel, landlock, protocol, runtime, seccomp, speedups
 from .confinement import CHILD_FD
 from .engine import Engine
 from .formats import FORMATS
@@ -56,6 +56,7 @@ def serve(control_fd, settings):
     null_fd = os.open(os.devnull, os.O_RDWR)  # the children's stdin, stdout and stderr
     host_paths = _host_paths()
     program = seccomp.build() if seccomp.supported() else None
+    landlock_ruleset = landlock.ruleset()
     server = confinement.isolate_server()
     # What a trace does only the first time in a process (its bytecode
     # specialized, caches filled, objects made once) is then done here, in the
@@ -80,8 +81,8 @@ def serve(control_fd, settings):
     events.register(exits, select.POLLIN)
 
     def spare_child(spare_fd, warm):
-        landlock = confinement.confine_spare(spare_fd, null_fd, settings, program)
-        return _spare(dict(server, landlock=landlock), host_paths, warm)
+        landlock_version = confinement.confine_spare(spare_fd, null_fd, settings, program, landlock_ruleset)
+        return _spare(dict(server, landlock=landlock_version), host_paths, warm)
 
     spares = _Spares(lambda warm: _fork(lambda spare_fd: spare_child(spare_fd, warm)), settings["spares"], events)
     while True:

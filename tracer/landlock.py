@@ -10,13 +10,11 @@ no Landlock (gVisor, kernels before 5.13, or Landlock not enabled) it
 returns 0 and the other layers stand.
 """
 
-import ctypes
 import os
+import struct
 
 from . import kernel
 
-_SYS_CREATE_RULESET = 444
-_SYS_RESTRICT_SELF = 446
 _CREATE_RULESET_VERSION = 1
 
 # access rights by the ABI version that introduced them
@@ -28,36 +26,42 @@ _NET_RIGHTS = {4: (1 << 0) | (1 << 1)}  # bind_tcp, connect_tcp
 _SCOPES = {6: (1 << 0) | (1 << 1)}  # abstract_unix_socket, signal
 
 
-class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
-
-
 def abi_version():
     """This kernel's Landlock ABI version, 0 where there is none."""
-    result, _ = kernel.raw_syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0),
-                                   ctypes.c_uint32(_CREATE_RULESET_VERSION))
-    return max(result, 0)
+    try:
+        return kernel.landlock_create_ruleset(None, _CREATE_RULESET_VERSION)
+    except OSError:
+        return 0
 
 
 def _rights(table, version):
     return sum(bits for since, bits in table.items() if since <= version)
 
 
-def restrict():
-    """Deny every path, TCP port and outside signal to this process from now on;
-    the ABI version enforced, or 0 where the kernel has no Landlock."""
+def ruleset():
+    """What restrict() enforces on this kernel: its Landlock ABI version and the ruleset's
+    attributes (struct landlock_ruleset_attr, as bytes), or (0, None) where there is none.
+    The fork server makes it once for all its spares."""
     version = abi_version()
     if version == 0:
-        return 0
-    attributes = _RulesetAttr(_rights(_FS_RIGHTS, version), _rights(_NET_RIGHTS, version),
-                              _rights(_SCOPES, version))
+        return 0, None
+    # handled_access_fs, handled_access_net, scoped (u64 each)
+    attributes = struct.pack("=QQQ", _rights(_FS_RIGHTS, version), _rights(_NET_RIGHTS, version),
+                             _rights(_SCOPES, version))
     # an older ABI reads only the fields it knows: give it only those
-    size = ctypes.sizeof(attributes) if version >= 6 else (16 if version >= 4 else 8)
-    ruleset = kernel.syscall(_SYS_CREATE_RULESET, ctypes.byref(attributes), ctypes.c_size_t(size),
-                             ctypes.c_uint32(0))
+    return version, attributes[:24 if version >= 6 else (16 if version >= 4 else 8)]
+
+
+def restrict(prepared=None):
+    """Deny every path, TCP port and outside signal to this process from now on;
+    the ABI version enforced, or 0 where the kernel has no Landlock. `prepared`:
+    ruleset(), made ahead (else made now)."""
+    version, attributes = prepared or ruleset()
+    if version == 0:
+        return 0
+    ruleset_fd = kernel.landlock_create_ruleset(attributes, 0)
     try:
-        kernel.syscall(_SYS_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0))
+        kernel.landlock_restrict_self(ruleset_fd)
     finally:
-        os.close(ruleset)
+        os.close(ruleset_fd)
     return version

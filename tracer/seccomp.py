@@ -11,7 +11,6 @@ The filter is plain data, built here without libseccomp and loaded with
 prctl, so the runtime needs no library the platform may lack.
 """
 
-import ctypes
 import os
 import struct
 import sys
@@ -162,15 +161,6 @@ def supported():
     return sys.platform == "linux" and os.uname().machine == "x86_64"
 
 
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-
-_SECCOMP_MODE_FILTER = 2
-
-
 def load(program):
     """Install the filter on this (single-threaded) process; needs no_new_privs."""
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
-    kernel.prctl(kernel.PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, fprog)
+    kernel.seccomp_filter(program)
