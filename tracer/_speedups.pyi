@@ -157,3 +157,20 @@ class GcNeutral:
 def step_lines(buffer: bytes, offset: int, opener: bytes, shape: tuple, /) -> tuple[int, list[bytes], list[tuple]]:
     """speedups.step_lines: the whole step lines of `shape` (speedups.step_shape) from offset on,
     and where they stop."""
+
+# -- tracer/_kernel.c: a spare's confinement calls, and its child's CPU, without ctypes
+
+def prctl(option: int, argument: int, /) -> int:
+    """kernel.prctl without a pointer: prctl(option, argument, 0, 0, 0); OSError where refused."""
+
+def seccomp_filter(program: bytes, /) -> None:
+    """kernel.seccomp_filter: installs the classic BPF program (8 bytes an instruction)."""
+
+def landlock_create_ruleset(attributes: bytes | None, flags: int, /) -> int:
+    """kernel.landlock_create_ruleset: a ruleset's descriptor, or with its version flag the ABI version."""
+
+def landlock_restrict_self(ruleset: int, /) -> None:
+    """kernel.landlock_restrict_self: this process enforces the ruleset."""
+
+def sched_getcpu() -> int | None:
+    """kernel.current_cpu: the CPU this thread runs on, None where the kernel does not say."""
