@@ -19,10 +19,11 @@ holds. The server passes both on to a spare, which makes that socket its
 only one, reads the request from it, traces the program and sends the
 record back; the server forks the next spare when none is left, or else
 once it is quiet, one fork per look at the control socket and at most one
-every few milliseconds (_Spares.refill). Neither the fork nor the
-confinement is on a request's path; nor is the warm-up, unless requests
-come one after another with no quiet moment between them (when every
-core is theirs).
+every few milliseconds (_Spares.refill). Neither the fork, nor the
+confinement, nor the warm-up is on a request's path; where requests come
+one after another with no room between them, their spares skip the
+warm-up (every core is theirs), and the page faults it would have moved
+ahead come on the request's path.
 
 The sockets are SOCK_SEQPACKET: a message and its descriptor arrive whole,
 even where several service processes (gunicorn workers forked after the
@@ -125,9 +126,9 @@ class _Spares:
         # next hand-over (0 if one ran): the room a warm-up had then.
         self._last_idle = float("inf")
 
-    # A spare's fork and warm-up take a core for a few milliseconds. They wait
-    # for a quiet moment: no child running a request and none handed one or
-    # ended for this long (the service then is sending a response, and the next
+    # A spare's fork and warm-up take a core for a few milliseconds. While another
+    # spare waits, they wait for a quiet moment: no child running a request and
+    # none handed one or ended for this long (the service then is sending a response, and the next
     # request of a client that sends one after another may be on its way), so
     # that they take no core a request needs.
     _QUIET_SECONDS = 0.02
@@ -229,6 +230,8 @@ class _Spares:
                 self._ended(pid)
 
     def _ended(self, pid):
+        """A child that ran a request has ended: the cold spares warm up now if no child
+        runs and the requests before left room for it (_WARM_UP_ROOM_SECONDS)."""
         self._last_activity = self._last_end = time.monotonic()
         self._running.discard(pid)
         if not self._running and self._last_idle >= self._WARM_UP_ROOM_SECONDS:

@@ -3,8 +3,8 @@
 Each raises OSError (with the kernel's errno) when the kernel refuses; none
 needs a library beyond libc, so the runtime works wherever CPython does.
 Those a spare makes to confine itself, and its child to name its CPU, go
-through tracer/_kernel.c where it is built: through ctypes they cost a
-spare some 180 page faults (see there).
+through tracer/_kernel.c where it is built: a spare is a fork of the fork
+server, and ctypes' first calls write pages that it then copies (see there).
 """
 
 import ctypes
