@@ -17,6 +17,10 @@
  * calls the program's code. tracer/speedups.py falls back to the same work
  * in Python where this is not built; tests/test_speedups.py holds both to
  * the same bytes.
+ *
+ * It also carries the service's C that is not per-step work: the parent's
+ * check of a child's step lines (_json_check.c) and a spare's confinement
+ * calls (_kernel.c), each in its own file.
  */
 
 #define PY_SSIZE_T_CLEAN

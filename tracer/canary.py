@@ -19,7 +19,6 @@ from .confinement import DESCRIPTORS
 REQUIRED = ("seccomp", "no_new_privs", "memory_limited", "sockets_refused", "host_files_hidden",
             "other_processes_unreachable")
 
-_SECCOMP_MODE_FILTER = 2
 _SYS_PTRACE = 101
 _PTRACE_ATTACH = 16
 _SYS_PROCESS_VM_READV = 310
@@ -35,7 +34,7 @@ def layers(server, host_paths):
     (seen by the fork server before it isolated itself) that must not be readable."""
     parent = os.getppid()
     return {
-        "seccomp": _query(kernel.PR_GET_SECCOMP) == _SECCOMP_MODE_FILTER,
+        "seccomp": _query(kernel.PR_GET_SECCOMP) == kernel.SECCOMP_MODE_FILTER,
         "no_new_privs": _query(kernel.PR_GET_NO_NEW_PRIVS) == 1,
         "memory_limited": resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY,
         "cpu_limited": resource.getrlimit(resource.RLIMIT_CPU)[0] != resource.RLIM_INFINITY,

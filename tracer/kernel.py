@@ -10,15 +10,10 @@ server, and ctypes' first calls write pages that it then copies (see there).
 import ctypes
 import os
 
+from .speedups import native as _native  # None where the C is not built, or TRACER_SPEEDUPS=0
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
-
-try:
-    if os.environ.get("TRACER_SPEEDUPS") == "0":  # the Python fallback, as in speedups.py
-        raise ImportError("TRACER_SPEEDUPS=0")
-    from tracer import _speedups as _native
-except ImportError:
-    _native = None
 
 # prctl options
 PR_GET_DUMPABLE = 3
@@ -148,7 +143,7 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-_SECCOMP_MODE_FILTER = 2
+SECCOMP_MODE_FILTER = 2  # PR_GET_SECCOMP's answer where a filter is installed
 
 
 def seccomp_filter(program):
@@ -158,7 +153,7 @@ def seccomp_filter(program):
         return _native.seccomp_filter(program)
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
-    prctl(PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, fprog)
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, fprog)
     return None
 
 

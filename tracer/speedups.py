@@ -95,9 +95,11 @@ try:
         raise ImportError("TRACER_SPEEDUPS=0")
     from tracer._speedups import (Activation, EncoderCore, RecordBuffer, Tracer, delta_step, dict_version,
                                   full_step, same_items, same_objects, settle_heap, step_lines)
+    from tracer import _speedups as native  # for kernel.py's calls (tracer/_kernel.c)
     NATIVE = True
 except ImportError:
     NATIVE = False
+    native = None
 
     # their callers run their own Python loops instead
     EncoderCore = settle_heap = full_step = delta_step = None
