@@ -61,7 +61,7 @@ def process_costs():
     rows = [("bare CPython (-I -S)", bare["process"]), ("set up as the fork server", server["process"]),
             ("  + the 4-line trace, first thing", server["tiny_forked"])]
     for label, row in rows:
-        print(f"{label:<34}{row['fork_us']:>7}{row['after_fork_us']:>11}{row['after_fork_faults']:>8}"
+        print(f"{label:<34}{row['fork_us']:>7}{row['child_us']:>11}{row['child_faults']:>8}"
               f"{row['exit_us']:>7}")
     print(f"(child CPU: until its work returns; exit: the rest of its CPU.) The 4-line trace in process, "
           f"warm: {server['tiny_in_process_us']} µs. A fresh page, first written: {bare['fresh_page_us']} µs")
