@@ -128,9 +128,9 @@ class _Spares:
 
     # A spare's fork and warm-up take a core for a few milliseconds. While another
     # spare waits, they wait for a quiet moment: no child running a request and
-    # none handed one or ended for this long (the service then is sending a response, and the next
-    # request of a client that sends one after another may be on its way), so
-    # that they take no core a request needs.
+    # none handed one or ended for this long (the service then is sending a
+    # response, and the next request of a client that sends one after another
+    # may be on its way), so that they take no core a request needs.
     _QUIET_SECONDS = 0.02
     # In the quiet, one spare is forked or warmed up at most this often: about
     # what its fork, confinement and warm-up take of one core (2.5 to 3 ms
