@@ -33,7 +33,6 @@ ruleset, and last the seccomp filter.
 
 import os
 import resource
-import signal
 
 from . import kernel, landlock, seccomp
 
@@ -197,4 +196,6 @@ def _limit_resources(settings):
         (resource.RLIMIT_CORE, (0, 0)),
     ]:
         resource.setrlimit(limit, value)
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past FSIZE fails instead of killing
+    # (a write past FSIZE fails with EFBIG instead of killing: CPython ignores SIGXFSZ from its
+    # start, and the server and its children inherit that; setting it again here took 0.03 to
+    # 0.07 ms of each spare's confinement)

@@ -8,7 +8,8 @@ of, is refused too. A syscall of another architecture or of the x32 ABI
 kills the process.
 
 The filter is plain data, built here without libseccomp and loaded with
-prctl, so the runtime needs no library the platform may lack.
+prctl, so the runtime needs no library the platform may lack: a binary
+search over the syscall numbers (_search), each leaf a short look through.
 """
 
 import os
@@ -28,6 +29,8 @@ _JEQ_K = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
 _JGE_K = 0x35  # BPF_JMP | BPF_JGE | BPF_K
 _JSET_K = 0x45  # BPF_JMP | BPF_JSET | BPF_K
 _RET_K = 0x06  # BPF_RET | BPF_K
+_JA = 0x05  # BPF_JMP | BPF_JA
+_MAX_CONDITIONAL_JUMP = 255
 
 _NR_OFFSET = 0
 _ARCH_OFFSET = 4
@@ -96,23 +99,17 @@ def _instruction(code, k, jump_true=0, jump_false=0):
     return struct.pack("HBBI", code, jump_true, jump_false, k)
 
 
-def _only_if(number, body):
-    """Instructions for one syscall whose arguments decide: `body` runs when the syscall
-    is `number` (it must end in returns); any other syscall jumps past it."""
-    return [_instruction(_JEQ_K, number, 0, len(body))] + body
-
-
-def _open_rule(number, flags_arg):
-    return _only_if(number, [
+def _open_body(flags_arg):
+    return [
         _instruction(_LD_W_ABS, _arg_low(flags_arg)),
         _instruction(_JSET_K, _WRITE_FLAGS, 0, 1),
         _instruction(_RET_K, _RET_ERRNO_EPERM),
         _instruction(_RET_K, _RET_ALLOW),
-    ])
+    ]
 
 
-def _prlimit_rule():
-    return _only_if(_PRLIMIT64, [
+def _prlimit_body():
+    return [
         _instruction(_LD_W_ABS, _arg_low(0)),
         _instruction(_JEQ_K, 0, 0, 5),
         _instruction(_LD_W_ABS, _arg_low(2)),
@@ -121,17 +118,70 @@ def _prlimit_rule():
         _instruction(_JEQ_K, 0, 0, 1),
         _instruction(_RET_K, _RET_ALLOW),
         _instruction(_RET_K, _RET_ERRNO_EPERM),
-    ])
+    ]
 
 
-def _one_of_rule(number, arg, values):
-    """Allow syscall `number` only when its argument `arg` (32 bits) is one of `values`."""
+def _one_of_body(arg, values):
+    """Allow the syscall only when its argument `arg` (32 bits) is one of `values`."""
     body = [_instruction(_LD_W_ABS, _arg_low(arg))]
     for index, value in enumerate(values):
         remaining = len(values) - index - 1
         body.append(_instruction(_JEQ_K, value, remaining + 1, 0))
-    body += [_instruction(_RET_K, _RET_ERRNO_EPERM), _instruction(_RET_K, _RET_ALLOW)]
-    return _only_if(number, body)
+    return body + [_instruction(_RET_K, _RET_ERRNO_EPERM), _instruction(_RET_K, _RET_ALLOW)]
+
+
+_ALLOW = [_instruction(_RET_K, _RET_ALLOW)]
+
+
+def _decisions():
+    """{syscall number: the instructions that decide it (each path ends in a return)}."""
+    decisions = {number: _ALLOW for number in ALLOWED.values()}
+    decisions.update({_OPEN: _open_body(1), _OPENAT: _open_body(2), _PRLIMIT64: _prlimit_body(),
+                      _PRCTL: _one_of_body(0, _PRCTL_READS), _FCNTL: _one_of_body(1, _FCNTL_COMMANDS)})
+    return decisions
+
+
+# A search ends in a linear look through at most this many numbers.
+_LEAF_NUMBERS = 8
+
+
+def _search(decisions):
+    """Instructions that find the syscall number (in the accumulator) among the sorted
+    (number, instructions) `decisions` and run its instructions, or return EPERM.
+
+    A binary search, not a chain of comparisons: installing a filter, the kernel
+    runs it once for every syscall number to find those it always allows (and
+    then lets them through without running it), so a chain's length is paid
+    some 450 times in every child: a chain of these 76 numbers took 0.21 ms of
+    a spare's confinement here, this search 0.11 ms, a filter of one
+    instruction 0.04. (A body loads arguments but ends in returns: nothing
+    after it needs the number back.)
+    """
+    if len(decisions) <= _LEAF_NUMBERS:
+        return _look_through(decisions)
+    middle = len(decisions) // 2
+    below, from_middle = _search(decisions[:middle]), _search(decisions[middle:])
+    if len(below) <= _MAX_CONDITIONAL_JUMP:
+        return [_instruction(_JGE_K, decisions[middle][0], len(below), 0)] + below + from_middle
+    # a conditional jump reaches at most 255 instructions ahead; an unconditional one, any
+    return ([_instruction(_JGE_K, decisions[middle][0], 0, 1), _instruction(_JA, len(below))]
+            + below + from_middle)
+
+
+def _look_through(decisions):
+    """A leaf of the search: each number in turn, then EPERM. The numbers allowed whatever
+    their arguments jump to the leaf's last instruction, a return that allows."""
+    program, jumps_to_allow = [], []  # the latter: (index in program, number)
+    for number, body in decisions:
+        if body is _ALLOW:
+            jumps_to_allow.append((len(program), number))
+            program.append(None)
+        else:
+            program += [_instruction(_JEQ_K, number, 0, len(body))] + body
+    program += [_instruction(_RET_K, _RET_ERRNO_EPERM)] + _ALLOW
+    for index, number in jumps_to_allow:
+        program[index] = _instruction(_JEQ_K, number, len(program) - 1 - (index + 1), 0)
+    return program
 
 
 def build():
@@ -144,16 +194,7 @@ def build():
         _instruction(_JGE_K, _X32_SYSCALL_BIT, 0, 1),
         _instruction(_RET_K, _RET_KILL_PROCESS),
     ]
-    for number in sorted(set(ALLOWED.values())):
-        program.append(_instruction(_JEQ_K, number, 0, 1))
-        program.append(_instruction(_RET_K, _RET_ALLOW))
-    # a rule's body loads arguments but ends in returns: past a rule, the
-    # accumulator still holds the syscall number for the next one
-    for rule in (_open_rule(_OPEN, 1), _open_rule(_OPENAT, 2), _prlimit_rule(),
-                 _one_of_rule(_PRCTL, 0, _PRCTL_READS), _one_of_rule(_FCNTL, 1, _FCNTL_COMMANDS)):
-        program += rule
-    program.append(_instruction(_RET_K, _RET_ERRNO_EPERM))
-    return b"".join(program)
+    return b"".join(program + _search(sorted(_decisions().items())))
 
 
 def supported():

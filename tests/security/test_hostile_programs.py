@@ -178,6 +178,10 @@ ATTEMPTS = [
     ("kill_parent", "r = attempt(lambda: os.kill(os.getppid(), 9))", "refused"),
     ("kill_everyone", "r = attempt(lambda: os.kill(-1, 9))", "refused"),
     ("setuid_root", "r = attempt(lambda: os.setuid(0))", "refused"),
+    # SIGXFSZ ignored (as CPython sets it at its start): a write past RLIMIT_FSIZE fails with EFBIG, not a kill
+    ("file_size_signal", "sg = real_import('signal')\n"
+                         "r = ('refused', 'ignored') if sg.getsignal(sg.SIGXFSZ) == sg.SIG_IGN else ('done', 'default')",
+     "refused"),
     ("raise_limits", "res = real_import('resource')\n"
                      "r = attempt(lambda: res.setrlimit(res.RLIMIT_AS, (-1, -1)))", "refused"),
     ("ptrace", "c = real_import('ctypes').CDLL(None)\nr = c.ptrace(16, os.getppid(), 0, 0)\n"
