@@ -39,8 +39,9 @@ def run(nr, args=(0,) * 6, arch=X86_64, program=PROGRAM):
         elif code == 0x05:  # JA
             pc += 1 + k
         else:
+            assert code in (0x15, 0x35, 0x25, 0x45), f"instruction {code:#x} is not one the filter should use"
             taken = {0x15: accumulator == k, 0x35: accumulator >= k, 0x25: accumulator > k,
-                     0x45: bool(accumulator & k)}[code]  # JEQ, JGE, JGT, JSET (K): any other is refused
+                     0x45: bool(accumulator & k)}[code]  # JEQ, JGE, JGT, JSET (K)
             pc += 1 + (jump_true if taken else jump_false)
 
 
