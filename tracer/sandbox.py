@@ -189,7 +189,7 @@ class Sandbox:
                 deadline = time.monotonic() + limits.time_seconds + _GRACE_SECONDS
                 # (only here: the canary waits for a server that may still be starting)
                 ending = self._exchange(b"t", request, reply, deadline, limits.record_bytes + _REPLY_MARGIN,
-                                        limits.steps, time.monotonic() + _FIRST_BYTE_SECONDS)
+                                        limits.steps, _FIRST_BYTE_SECONDS)
                 if ending != "unstarted":
                     break
         return reply.finish(ending)
@@ -205,14 +205,21 @@ class Sandbox:
             with self._traces_lock:
                 self._traces -= 1
 
-    def _exchange(self, kind, request, reply, deadline, byte_cap, step_cap, first_byte_by=None):
+    def _exchange(self, kind, request, reply, deadline, byte_cap, step_cap, first_byte_seconds=None):
         """How reading the reply ended: "end", "invalid", "timeout", "eof", "too_big", "too_many_steps",
-        or "unstarted" (the stream ended, or stayed silent for _FIRST_BYTE_SECONDS, before any
-        child wrote to it)."""
+        or "unstarted" (the stream ended, or stayed silent for `first_byte_seconds` after the
+        hand-over, before any child wrote to it)."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with mine:
             with theirs:
                 self._hand_over(kind, theirs)
+            # Counted from the hand-over, not before it: the hand-over may wait for
+            # another request's restart of the server (its start and canary: 0.8 s
+            # in gVisor on an idle machine, more under load), and a child must not
+            # be given up on for that. (Counted before, a CI run in gVisor had two of
+            # four requests that met a dead server together answer a crash, most
+            # likely so: each connection given up on before any child could answer.)
+            first_byte_by = deadline if first_byte_seconds is None else time.monotonic() + first_byte_seconds
             if request is not None:
                 mine.settimeout(max(deadline - time.monotonic(), 0.001))
                 try:
@@ -222,7 +229,7 @@ class Sandbox:
             # A CPU to check a child's lines beside it: only while the traces running leave one idle
             # (else moving the checking threads about only unbalances the CPUs; see _away_from)
             check_beside = kind == b"t" and 2 * self._traces <= self._cpus
-            return _read_reply(mine, reply, deadline, byte_cap, step_cap, first_byte_by or deadline, check_beside)
+            return _read_reply(mine, reply, deadline, byte_cap, step_cap, first_byte_by, check_beside)
 
     def _hand_over(self, kind, connection):
         """Give the fork server a connection to fork a child for; restart it once if it died.
