@@ -441,6 +441,43 @@ def test_requests_that_find_the_fork_server_dead_together_all_get_records(monkey
         sandbox.stop()
 
 
+def test_the_wait_for_a_first_byte_starts_at_the_hand_over(monkeypatch):
+    """A hand-over that takes longer than the wait for a child's first byte (as one
+    that waits while another request restarts the server) still gets its record: the
+    child's time to answer counts from the hand-over. Here the server is paused across
+    each hand-over and resumes 0.1 s after it returns; counted from before it, both
+    attempts were given up on at once and the request answered a crash."""
+    import signal
+    import tracer.sandbox
+    from tracer.sandbox import Sandbox
+    sandbox = Sandbox()
+    sandbox.start()
+    monkeypatch.setattr(tracer.sandbox, "_FIRST_BYTE_SECONDS", 0.3)
+    hand_over = Sandbox._hand_over
+    resumes = []
+
+    def slow_hand_over(self, *args):
+        server = self._process.pid
+        for resume in resumes:  # a retry's hand-over: the server stays paused across it too
+            resume.cancel()
+        os.kill(server, signal.SIGSTOP)
+        resumes.append(threading.Timer(0.6, os.kill, (server, signal.SIGCONT)))
+        resumes[-1].start()
+        hand_over(self, *args)
+        time.sleep(0.5)
+
+    monkeypatch.setattr(Sandbox, "_hand_over", slow_hand_over)
+    try:
+        record = check_record(json.loads(sandbox.run("print('answered')", "", 10)))
+        assert record["outcome"]["status"] == "ok" and record["stdout"] == "answered\n", record["outcome"]
+    finally:
+        monkeypatch.undo()
+        for resume in resumes:
+            resume.cancel()
+        os.kill(sandbox._process.pid, signal.SIGCONT)
+        sandbox.stop()
+
+
 def test_concurrency_setting_bounds_children_running_at_once(monkeypatch):
     """With TRACER_CONCURRENCY=1 two runs never overlap (their own clocks say so)."""
     from tracer.sandbox import Sandbox
