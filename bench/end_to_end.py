@@ -8,8 +8,10 @@ services taking turns, and one client's back to back, as a grader sends them:
 a burst after a rest, and the tail of a longer run, once a burst has used up
 what a service prepares ahead; each of these two the median of three runs,
 the services alternating), requests per second with 8 concurrent clients, bytes as identity and as
-gzip; then cold start, process start to the first trace answered; then, for
-this service alone, the latency and bytes in each encoding a browser takes.
+gzip; then cold start, process start to the first trace answered; then the
+CPU of one client's requests past the spares, process by process
+(bench/cpu_split.py); then, for this service alone, the latency and bytes in
+each encoding a browser takes.
 `make bench` prints the table and writes build/bench-end-to-end.json.
 Timings are reported, never asserted.
 """
@@ -28,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import mixed_load
+from bench import cpu_split, mixed_load
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT.parent / "shared" / "peers" / "willow" / "tracers" / "python"
@@ -181,6 +183,35 @@ def measure(folders):
     return results
 
 
+# The programs whose CPU per request is split by process (bench/cpu_split.py).
+CPU_SPLIT_PROGRAMS = ["tiny (4 lines)", "generators"]
+
+
+def cpu_by_process(folders):
+    """{folder: {program: bench/cpu_split.py's ms per request by process}}, each folder served alone."""
+    results = {folder: {} for folder in folders}
+    for name in CPU_SPLIT_PROGRAMS:
+        body = {"source": programs()[name], "input": "", "steps": STEPS}
+        for folder in folders:
+            with served(folder) as (port, _):
+                results[folder][name] = cpu_split.split(port, lambda: post(port, body)[0])
+    return results
+
+
+def print_cpu_by_process(split, folders):
+    print(f"\nCPU per request by process (ms; /proc), one client's {cpu_split.REQUESTS} back to back past the "
+          f"spares; 'busy' is the machine's in all, against wall x CPUs")
+    print(f"{'program':<16}{'':<6}{'wall':>6}{'busy':>6}{'client':>7}{'service':>8}{'server':>7}{'children':>9}")
+    for name in CPU_SPLIT_PROGRAMS:
+        for folder in folders:
+            row = split[folder][name]
+            label = "this" if folder == ROOT else "seed"
+            server, children = ((f"{row['fork_server_ms']:>7.2f}", f"{row['children_ms']:>9.2f}")
+                                if "fork_server_ms" in row else (f"{'-':>7}", f"{'-':>9}"))
+            print(f"{name:<16}{label:<6}{row['wall_ms']:>6.2f}{row['machine_busy_ms']:>6.2f}{row['client_ms']:>7.2f}"
+                  f"{row['service_ms']:>8.2f}{server}{children}")
+
+
 ENCODINGS = ["identity", "gzip", "br", "zstd"]
 
 
@@ -234,6 +265,8 @@ def main():
     print(f"cold start (process start to the first trace answered): {ours['cold_start_ms']:.0f} ms"
           + (f", seed {seed['cold_start_ms']:.0f} ms ({ours['cold_start_ms'] / seed['cold_start_ms']:.2f}x)"
              if seed else ""))
+    split = cpu_by_process(folders)
+    print_cpu_by_process(split, folders)
     encoded = by_encoding()
     print(f"\nthis service by Accept-Encoding, median of {SEQUENTIAL} sequential requests: ms, bytes")
     print(f"{'program':<16}" + "".join(f"{encoding:>18}" for encoding in ENCODINGS))
@@ -249,6 +282,8 @@ def main():
     out = ROOT / "build"
     out.mkdir(exist_ok=True)
     (out / "bench-end-to-end.json").write_text(json.dumps({"ours": ours, "seed": seed, "by_encoding": encoded,
+                                                           "cpu_by_process": {str(folder): rows for folder, rows
+                                                                              in split.items()},
                                                            "mixed_load": load}, indent=1))
 
 
