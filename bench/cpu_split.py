@@ -1,8 +1,8 @@
 """Where a request's CPU goes, process by process: one client's requests back to back
 over HTTP, past this service's spares (as end_to_end's `long`).
 
-Latency alone cannot say why a small program past the spares stays near four
-times the seed's time: both cores are busy. This counts, from /proc, the CPU
+Latency alone cannot say why a small program past the spares stays at three
+to four times the seed's time: both cores are busy. This counts, from /proc, the CPU
 time (utime + stime) per request of each process the request touches: the
 client (this process), the service's processes (functions-framework's gunicorn
 arbiter and worker: its session, minus the fork server), the fork server
@@ -11,8 +11,8 @@ after-work, confinement, the trace, its exit); and the machine's busy time in
 all (/proc/stat), against which wall time times the CPUs is the most the
 requests could have had. The seed has no fork server: its service is all.
 
-/proc counts in clock ticks (10 ms here): over REQUESTS requests that is
-about a fiftieth of a millisecond per request.
+/proc counts in clock ticks (10 ms here): over REQUESTS requests, 0.05 ms a
+request.
 """
 
 import os
@@ -51,14 +51,18 @@ def serving_processes(port):
     if not serving:
         raise RuntimeError(f"no functions-framework process serves port {port}")
     session = _stat(serving[0])[3]
-    roles = {}
+    members = {}  # pid -> (parent's pid, whether it is the fork server)
     for pid in _pids():
         try:
-            if _stat(pid)[3] == session:
-                roles[pid] = "fork_server" if b"tracer.forkserver" in b" ".join(_cmdline(pid)) else "service"
-        except (OSError, IndexError):
+            fields = _stat(pid)
+        except OSError:
             continue  # gone meanwhile
-    return roles
+        if fields[3] == session:
+            members[pid] = (fields[1], b"tracer.forkserver" in b" ".join(_cmdline(pid)))
+    servers = {str(pid) for pid, (_, is_server) in members.items() if is_server}
+    # (a spare just forked is in the session until its setsid: it is the server's child, counted as that)
+    return {pid: "fork_server" if is_server else "service" for pid, (parent, is_server) in members.items()
+            if parent not in servers}
 
 
 def _seconds(pid):
