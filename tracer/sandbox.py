@@ -251,9 +251,9 @@ class Sandbox:
 
 
 def _read_reply(connection, reply, deadline, byte_cap, step_cap, first_byte_by, check_beside=False):
-    """Hand the child's lines to `reply` as they come; kill the child at the deadline,
-    the byte cap, one step too many or a line that `reply` refuses; "unstarted" if
-    no byte came by `first_byte_by`.
+    """Hand the child's lines to `reply` as they come, until the deadline, the byte
+    cap, one step too many, a line that `reply` refuses or the end line; "unstarted"
+    if no byte came by `first_byte_by`. However it ends, the child is killed then.
 
     Each line is checked while the child is still tracing, not all at the
     end; with `check_beside`, once more than a small program's steps have come
@@ -319,11 +319,16 @@ def _read_reply(connection, reply, deadline, byte_cap, step_cap, first_byte_by, 
     finally:
         if cpus_before is not None:
             os.sched_setaffinity(0, cpus_before)
-    if ending != "end" and pid is not None:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        # After its end line too: a child exits by itself once it has sent it, but
+        # the program may have taken the child over, sent an end line of its own and
+        # gone to sleep, out of reach of the deadline (this thread no longer watches)
+        # and of its CPU limit (it uses none), holding its memory, and the fork
+        # server's refill too, which waits for no child to be running.
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
     return ending
 
 

@@ -302,6 +302,36 @@ def test_a_forged_ending_is_refused_in_both_formats(server, trace_format):
         assert "forged" not in json.dumps(reply["trace"])
 
 
+def _running(pid):
+    """Whether process `pid` exists and has not ended (a zombie has: it waits to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_child_asleep_after_an_end_line_of_its_own_is_killed(server):
+    """The program sends a valid end line of its own, naming its pid, then sleeps with no
+    timeout: past the parent's reading (which stops at the end line, and with it the
+    deadline) and past its CPU limit (it uses none). Left alive, it would hold its
+    memory for good, one more with every such request, and the fork server, which
+    forks spares again only once no child runs, would stop doing so."""
+    end = {"end": {"outcome": {"status": "ok", "message": "done"}, "stdout": "PID", "limits": {}}}
+    source = ESCAPE + (
+        "nap = real_sys.modules['select'].select\n"
+        f"line = {json.dumps(end)!r}.replace('PID', str(os.getpid())).encode() + b'\\n'\n"
+        "os.write(3, line); nap([], [], [])\n")  # one line: no step, so no write, between them
+    record = trace(server, source)
+    assert record["outcome"] == {"status": "ok", "message": "done"}  # its end line was taken
+    pid = int(record["stdout"])
+    deadline = time.monotonic() + 5
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(pid)
+    still_serving(server)
+
+
 def _real_step(trace_format):
     """A step as the tracer makes it, in one line of JSON."""
     record = tracer.trace("x = 1\n", "", 5, format=trace_format)
