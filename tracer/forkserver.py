@@ -19,7 +19,9 @@ holds. The server passes both on to a spare, which makes that socket its
 only one, reads the request from it, traces the program and sends the
 record back; the server forks the next spare when none is left, or else
 once it is quiet, one fork per look at the control socket and at most one
-every few milliseconds (_Spares.refill). Neither the fork, nor the
+every few milliseconds (_Spares.refill); a child still running well past
+any deadline the service gives it (its reader gone) is killed
+(_Spares.kill_overdue). Neither the fork, nor the
 confinement, nor the warm-up is on a request's path; where requests come
 one after another with no room between them, their spares skip the
 warm-up (every core is theirs), and the page faults it would have moved
@@ -85,9 +87,10 @@ def serve(control_fd, settings):
         landlock_version = confinement.confine_spare(spare_fd, null_fd, settings, program, landlock_ruleset)
         return _spare(dict(server, landlock=landlock_version), host_paths, warm)
 
-    spares = _Spares(lambda warm: _fork(lambda spare_fd: spare_child(spare_fd, warm)), settings["spares"], events)
+    spares = _Spares(lambda warm: _fork(lambda spare_fd: spare_child(spare_fd, warm)), settings["spares"], events,
+                     settings["overdue_seconds"])
     while True:
-        for fd, _ in _poll(events, spares.refill()):
+        for fd, _ in _poll(events, _sooner(spares.refill(), spares.kill_overdue())):
             if fd == exits:
                 _drain(exits)
                 spares.reap()
@@ -108,7 +111,7 @@ class _Spares:
 
     _ATTEMPTS = 3
 
-    def __init__(self, fork, wanted, events):
+    def __init__(self, fork, wanted, events, overdue_seconds):
         self._fork = fork  # (warm) -> (the server's end of the new spare's socket, its pid)
         # As many spares as a burst of requests (a grader's, back to back) is
         # likely to use: each request of the burst then finds one warm, and none
@@ -118,7 +121,12 @@ class _Spares:
         self._events = events
         self._waiting = {}  # descriptor -> (socket, pid)
         self._cold = set()  # descriptors of waiting spares not told to warm up yet
-        self._running = set()  # pids of the children that took a request
+        self._running = {}  # pid -> time.monotonic() of its hand-over, for each child that took a request
+        # The service kills a child once its reply has ended, and at its deadline;
+        # a child still running this long after its hand-over has outlived both
+        # (the thread reading it is gone: a service worker killed or timed out
+        # mid-request), and no limit of its own ends a child asleep: it is killed here.
+        self._overdue_seconds = overdue_seconds
         self._last_activity = 0.0  # time.monotonic() of the last hand-over or end of a child
         self._last_quiet_work = 0.0  # time.monotonic() of the last fork or warm-up begun in a quiet moment
         self._last_end = None  # time.monotonic() of the last end of a child
@@ -233,10 +241,26 @@ class _Spares:
         """A child that ran a request has ended: the cold spares warm up now if no child
         runs and the requests before left room for it (_WARM_UP_ROOM_SECONDS)."""
         self._last_activity = self._last_end = time.monotonic()
-        self._running.discard(pid)
+        self._running.pop(pid, None)
         if not self._running and self._last_idle >= self._WARM_UP_ROOM_SECONDS:
             while self._cold:
                 self._warm_up_oldest_cold()
+
+    def kill_overdue(self):
+        """Kill the children running _overdue_seconds after their hand-over (each is reaped
+        as it ends); the seconds until the next is due, or None while none runs."""
+        now = time.monotonic()
+        due = None
+        for pid, handed_over in self._running.items():
+            left = handed_over + self._overdue_seconds - now
+            if left > 0:
+                due = left if due is None else min(due, left)
+                continue
+            try:
+                os.killpg(pid, signal.SIGKILL)  # its group: it made itself a session (confine_spare)
+            except (ProcessLookupError, PermissionError):
+                pass  # ended meanwhile: its reaping is on its way
+        return due
 
     def pass_on(self, kind, connection):
         """Hand a connection to a waiting spare (a new one if none is left alive)."""
@@ -252,7 +276,7 @@ class _Spares:
                 now = time.monotonic()
                 if self._last_end is not None:
                     self._last_idle = 0.0 if self._running else now - self._last_end
-                self._running.add(pid)
+                self._running[pid] = now
                 self._last_activity = now
                 return
             except OSError:
@@ -260,6 +284,12 @@ class _Spares:
             finally:
                 spare.close()
         # no spare took it: the service sees its connection end unanswered, and hands it over again
+
+
+def _sooner(*timeouts):
+    """The shortest of `timeouts` (seconds; None: no limit)."""
+    given = [timeout for timeout in timeouts if timeout is not None]
+    return min(given) if given else None
 
 
 def _drain(fd):

@@ -26,6 +26,7 @@ from .speedups import step_lines, step_shape
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
 _GRACE_SECONDS = 1.0
+_OVERDUE_MARGIN_SECONDS = 2.0
 # A waiting spare answers a connection with its pid line at once. None within
 # this long: the connection was lost (gVisor can take one on the control
 # socket of a server that has just died) and is handed over again; a child
@@ -116,6 +117,10 @@ class Sandbox:
         # (forkserver._Spares): at least twice as many as the CPUs run at once
         running_at_once = min(self.concurrency, self._cpus)
         settings = {"cpu_seconds": time_seconds + 2, "memory_bytes": self.memory_bytes,
+                    # after its hand-over, when the server kills a child still running
+                    # (forkserver._Spares.kill_overdue): past the deadline run() gives it
+                    # (counted from before the hand-over), with room for a slow hand-over
+                    "overdue_seconds": time_seconds + _GRACE_SECONDS + _OVERDUE_MARGIN_SECONDS,
                     "spares": max(1, _setting("TRACER_SPARES", max(_SPARES, 2 * running_at_once)))}
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         code = f"import sys; sys.path.insert(0, {_ROOT!r}); from tracer.forkserver import main; main()"

@@ -332,6 +332,49 @@ def test_a_child_asleep_after_an_end_line_of_its_own_is_killed(server):
     still_serving(server)
 
 
+def test_a_child_whose_reader_is_gone_is_killed_by_the_fork_server(monkeypatch):
+    """Where the thread reading a child is gone mid-request (a service worker killed or
+    timed out), nothing in the service kills the child: the fork server does, once it has
+    run past any deadline the service gives it (time limit 1 s + 1 s of grace + a 2 s
+    margin after its hand-over). The program sleeps with no timeout, which no limit of
+    its own ends."""
+    import signal
+    import tracer.sandbox
+    from tracer.sandbox import Sandbox
+    monkeypatch.setenv("TRACER_TIME_SECONDS", "1")
+    pids = []
+
+    def reader_gone(connection, reply, *args, **kwargs):
+        received = b""
+        while b"asleep" not in received:
+            chunk = connection.recv(1 << 16)
+            if not chunk:
+                break
+            received += chunk
+        pids.append(json.loads(received.split(b"\n", 1)[0])["pid"])
+        return "eof"  # and no kill: as if the thread had died here
+
+    sandbox = Sandbox()
+    sandbox.start()
+    monkeypatch.setattr(tracer.sandbox, "_read_reply", reader_gone)
+    source = ESCAPE + ("nap = real_sys.modules['select'].select\n"
+                       "os.write(3, b'asleep\\n'); nap([], [], [])\n")
+    try:
+        started = time.monotonic()
+        sandbox.run(source, "", 300)
+        (pid,) = pids
+        assert _running(pid)  # asleep, and no one reads it any more
+        while _running(pid) and time.monotonic() < started + 20:
+            time.sleep(0.05)
+        assert not _running(pid)
+        assert time.monotonic() - started >= 2  # not before the deadline the service gave it
+    finally:
+        for pid in pids:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+        sandbox.stop()
+
+
 def _real_step(trace_format):
     """A step as the tracer makes it, in one line of JSON."""
     record = tracer.trace("x = 1\n", "", 5, format=trace_format)
