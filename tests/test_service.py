@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -389,7 +390,7 @@ def spares(monkeypatch):
     forks = _FakeForks()
     clock = [100.0]
     monkeypatch.setattr(forkserver, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
-    spares = forkserver._Spares(forks, 4, select.poll())
+    spares = forkserver._Spares(forks, 4, select.poll(), overdue_seconds=10.0)
     spares.forks, spares.clock = forks, clock
     spares.connection = socket.socketpair()
     yield spares
@@ -413,6 +414,29 @@ def _one_request(spares, idle, runs=0.002):
     spares.clock[0] += runs
     spares._ended(max(spares._running))
     return spares.refill()
+
+
+def test_a_child_running_past_its_overdue_time_is_killed(spares, monkeypatch):
+    """kill_overdue kills the process group of each child still running `overdue_seconds`
+    after its hand-over (here 10 s), only those, and says when the next one is due."""
+    from tracer import forkserver
+    killed = []
+    monkeypatch.setattr(forkserver.os, "killpg", lambda pid, signal_number: killed.append((pid, signal_number)))
+    _refill(spares)
+    assert spares.kill_overdue() is None  # none running: nothing to wake for
+    spares.pass_on(b"t", spares.connection[0].fileno())
+    (first,) = spares._running
+    assert spares.kill_overdue() == pytest.approx(10.0)
+    spares.clock[0] += 4
+    spares.pass_on(b"t", spares.connection[0].fileno())
+    (second,) = set(spares._running) - {first}
+    assert spares.kill_overdue() == pytest.approx(6.0) and killed == []
+    spares.clock[0] += 6
+    assert spares.kill_overdue() == pytest.approx(4.0)
+    assert killed == [(first, signal.SIGKILL)]
+    spares._ended(first)  # reaped
+    spares.clock[0] += 4
+    assert spares.kill_overdue() is None and killed == [(first, signal.SIGKILL), (second, signal.SIGKILL)]
 
 
 def test_spares_forked_for_requests_back_to_back_stay_cold_until_the_quiet(spares):
