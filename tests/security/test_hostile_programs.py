@@ -304,11 +304,7 @@ def test_a_forged_ending_is_refused_in_both_formats(server, trace_format):
 
 def _running(pid):
     """Whether process `pid` exists and has not ended (a zombie has: it waits to be reaped)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    return any(each == pid and fields[0] != "Z" for each, fields in processes())
 
 
 def test_a_child_asleep_after_an_end_line_of_its_own_is_killed(server):
@@ -330,6 +326,34 @@ def test_a_child_asleep_after_an_end_line_of_its_own_is_killed(server):
         time.sleep(0.05)
     assert not _running(pid)
     still_serving(server)
+
+
+def test_a_child_is_killed_where_reading_its_reply_fails(monkeypatch):
+    """Where reading a reply ends in an exception (functions-framework's request timeout is
+    one, raised into the reading thread), the child is killed all the same."""
+    import tracer.reply
+    from tracer.sandbox import Sandbox
+    lines = []
+
+    def failing_add(self, line):
+        lines.append(line)
+        raise RuntimeError("the reading thread interrupted")
+
+    sandbox = Sandbox()
+    sandbox.start()
+    monkeypatch.setattr(tracer.reply.StepsReply, "add", failing_add)
+    source = ESCAPE + ("nap = real_sys.modules['select'].select\n"
+                       "os.write(3, b'{\"asleep\": %d}\\n' % os.getpid()); nap([], [], [])\n")
+    try:
+        with pytest.raises(RuntimeError):
+            sandbox.run(source, "", 300)
+        pid = json.loads(lines[-1])["asleep"]
+        deadline = time.monotonic() + 5
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(pid)
+    finally:
+        sandbox.stop()
 
 
 def test_a_child_whose_reader_is_gone_is_killed_by_the_fork_server(monkeypatch):
