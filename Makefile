@@ -33,8 +33,8 @@ SPEEDUPS = tracer/_speedups$(word 1,$(PY_CONFIG))
 build: $(VENV)/.built $(SPEEDUPS)
 
 # _speedups.c includes its parts (tracer/c/*.c, split by job) as one compilation unit.
-SPEEDUPS_SOURCES = tracer/_speedups.c tracer/_json_check.c tracer/_collector.c tracer/_kernel.c
-SPEEDUPS_PARTS = $(wildcard tracer/c/*.c) tracer/_json_check.h tracer/_collector.h tracer/_kernel.h
+SPEEDUPS_SOURCES = tracer/_speedups.c tracer/_json_check.c tracer/_collector.c tracer/_kernel.c tracer/_immortal.c
+SPEEDUPS_PARTS = $(wildcard tracer/c/*.c) tracer/_json_check.h tracer/_collector.h tracer/_kernel.h tracer/_immortal.h
 
 $(SPEEDUPS): $(SPEEDUPS_SOURCES) $(SPEEDUPS_PARTS)
 	$(CC) -O2 -Wall -Werror -shared -fPIC -I$(word 2,$(PY_CONFIG)) $(SPEEDUPS_SOURCES) -o $@

@@ -15,8 +15,9 @@ import zstandard
 
 import main
 import tracer
-from tracer import landlock
+from tracer import landlock, speedups
 from tests.conftest import RECORD, REQUEST, check_error, check_record, processes
+from tests.security.test_hostile_programs import ESCAPE
 
 app = flask.Flask(__name__)
 app.add_url_rule("/", "service", lambda: main.service(flask.request), methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
@@ -246,6 +247,27 @@ def test_the_fork_servers_start_without_site_changes_no_builtin(client):
     record = check_record(post(client, {"source": source, "steps": 50}).get_json())
     assert record == tracer.trace(source, "", 50)
     assert record["outcome"]["exit_code"] == 3 and "'quit'" in record["stdout"]
+
+
+def test_a_child_counts_no_reference_to_the_servers_objects(client):
+    """Where the runtime has immortal objects (speedups.IMMORTALIZES: CPython 3.12 and 3.13)
+    the fork server makes its own so before it forks (forkserver._make_objects_immortal): a
+    child then writes none of their reference counts, and copies none of their pages for it.
+    A program's own objects are counted as ever. (A program's sys has no getrefcount: this
+    one reaches the real one as a hostile program would.)"""
+    source = ESCAPE + ("import json\n"
+              "def counted(value):\n"
+              "    before = real_sys.getrefcount(value)\n"
+              "    kept = [value] * 5\n"
+              "    return real_sys.getrefcount(value) - before\n"
+              "print(counted(json.dumps), counted(real_sys.modules), counted([]))\n")
+    record = check_record(post(client, {"source": source, "steps": 50}).get_json())
+    servers_function, servers_dict, programs_list = map(int, record["stdout"].split())
+    assert programs_list >= 5  # (and the references the trace's own steps hold)
+    if speedups.IMMORTALIZES:
+        assert servers_function == servers_dict == 0
+    else:
+        assert servers_function >= 5 and servers_dict >= 5
 
 
 def test_importing_the_service_does_not_import_the_engine():

@@ -19,8 +19,9 @@
  * the same bytes.
  *
  * It also carries the service's C that is not per-step work: the parent's
- * check of a child's step lines (_json_check.c) and a spare's confinement
- * calls (_kernel.c), each in its own file.
+ * check of a child's step lines (_json_check.c), a spare's confinement
+ * calls (_kernel.c) and the fork server's objects made immortal before it
+ * forks (_immortal.c), each in its own file.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -32,6 +33,7 @@
 #include "_json_check.h"
 #include "_collector.h"
 #include "_kernel.h"
+#include "_immortal.h"
 
 /* interned at import */
 static PyObject *text_true, *text_false, *text_null, *text_comma, *text_qualname, *text_open_brace,
@@ -60,6 +62,7 @@ static PyMethodDef methods[] = {
     {"landlock_create_ruleset", (PyCFunction)(void (*)(void))kernel_landlock_create_ruleset, METH_FASTCALL, NULL},
     {"landlock_restrict_self", kernel_landlock_restrict_self, METH_O, NULL},
     {"sched_getcpu", kernel_sched_getcpu, METH_NOARGS, NULL},
+    {"immortalize", immortalize, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -115,7 +118,8 @@ PyInit__speedups(void)
             || PyModule_AddObjectRef(created, "EncoderCore", (PyObject *)&EncoderType) < 0
             || PyModule_AddObjectRef(created, "RecordBuffer", (PyObject *)&BufferType) < 0
             || PyModule_AddObjectRef(created, "Tracer", (PyObject *)&TracerType) < 0
-            || PyModule_AddObjectRef(created, "GcNeutral", (PyObject *)&GcNeutralType) < 0) {
+            || PyModule_AddObjectRef(created, "GcNeutral", (PyObject *)&GcNeutralType) < 0
+            || PyModule_AddObjectRef(created, "IMMORTALIZES", immortal_mark_known() ? Py_True : Py_False) < 0) {
         Py_DECREF(created);
         return NULL;
     }

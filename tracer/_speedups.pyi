@@ -174,3 +174,12 @@ def landlock_restrict_self(ruleset: int, /) -> None:
 
 def sched_getcpu() -> int | None:
     """kernel.current_cpu: the CPU this thread runs on, None where the kernel does not say."""
+
+# -- tracer/_immortal.c: the fork server's objects made immortal before it forks
+
+IMMORTALIZES: bool
+"""Whether immortalize marks anything on this runtime: CPython 3.12 and 3.13, with the GIL."""
+
+def immortalize(roots: list, /) -> int:
+    """speedups.immortalize (which marks nothing): every object reachable from the roots made
+    immortal; how many were not already."""

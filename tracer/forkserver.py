@@ -34,6 +34,7 @@ server started) send on the one control socket.
 The child's lines to its parent are protocol.py's.
 """
 
+import _signal
 import gc
 import json
 import os
@@ -74,6 +75,7 @@ def serve(control_fd, settings):
     # collection first: it took 2 to 5 ms of a cold start's path to free some 40
     # objects, and the warm-up's some 70, which stay instead.)
     gc.freeze()
+    _make_objects_immortal()
     control = socket.socket(fileno=control_fd)
     events = select.poll()
     events.register(control, select.POLLIN)
@@ -286,6 +288,24 @@ class _Spares:
         # no spare took it: the service sees its connection end unanswered, and hands it over again
 
 
+def _make_objects_immortal():
+    """Every object the server has made, and what they refer to, made immortal where the
+    runtime has immortal objects (CPython 3.12 and 3.13: speedups.immortalize, _immortal.c):
+    a child then counts none of them up or down, and copies none of their pages for it.
+    A child forked from the server so set up took 394 page faults for a 4-line program
+    instead of 555, and 464 for generators at 1000 steps instead of 627 (3.12)."""
+    if not speedups.IMMORTALIZES:
+        return  # (CPython 3.11: listing the objects alone took 1.1 ms of the server's start)
+    gc.disable()  # no collection while the frozen objects are the collector's again
+    gc.unfreeze()
+    try:
+        objects = gc.get_objects()
+    finally:
+        gc.freeze()
+        gc.enable()
+    speedups.immortalize(objects)
+
+
 def _sooner(*timeouts):
     """The shortest of `timeouts` (seconds; None: no limit)."""
     given = [timeout for timeout in timeouts if timeout is not None]
@@ -326,9 +346,13 @@ def _fork(run):
     if pid == 0:
         status = 70
         try:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            ours.close()
+            # _signal's own calls, not signal's wrappers (whose enum lookups fail on the
+            # server's handler, an exception made and caught), and the socket's descriptor
+            # closed without its object's methods: in a fresh fork these three lines took
+            # 95 page faults and 0.31 ms of CPU that way, 51 and 0.16 this way
+            _signal.set_wakeup_fd(-1)
+            _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)
+            os.close(ours.detach())
             status = run(theirs.detach())
         finally:
             os._exit(status)

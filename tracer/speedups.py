@@ -91,6 +91,18 @@ except ImportError:
             _enter_tracing(state)
 
 try:
+    # Not a speedup of the trace but of the children's start (tracer/_immortal.c), and
+    # no change to any record: kept with TRACER_SPEEDUPS=0.
+    from tracer._speedups import IMMORTALIZES, immortalize
+except ImportError:
+    IMMORTALIZES = False  # whether immortalize marks anything here
+
+    def immortalize(roots):
+        """Where C is not built: nothing is made immortal (0 objects); the children copy
+        the pages of the server's objects whose reference counts they change."""
+        return 0
+
+try:
     if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench
         raise ImportError("TRACER_SPEEDUPS=0")
     from tracer._speedups import (Activation, EncoderCore, RecordBuffer, Tracer, delta_step, dict_version,
