@@ -4,7 +4,9 @@ It is started once by the service (sandbox.py) with an empty environment,
 imports the tracer and the allowed modules, confines itself once
 (confinement.isolate_server: an empty root, its own namespaces, not the
 service's user), traces a small program once (so that no child does
-again what only a first trace does) and then keeps children forked and
+again what only a first trace does), makes its objects immortal where
+CPython has immortal objects (so that no child copies a page to count
+them: _make_objects_immortal) and then keeps children forked and
 confined ahead (confinement.confine_spare: session, descriptors, limits,
 no_new_privs, Landlock, seccomp), as many as the service asks (_Spares).
 Each waits on a socket of its own, warmed up by a small trace, never
