@@ -332,6 +332,64 @@ def _events_as_cpython_traces_them(source):
     return events[1:]
 
 
+CALLERS_ON_MANY_LINES = """\
+def inner(x):
+    return x * 2
+def middle(x):
+    a = inner(x)
+    b = inner(x + 1)
+    return a + b
+def pairs(limit):
+    n = 0
+    while n < limit:
+        yield n
+        n += 1
+        yield -n
+total = 0
+for i in range(3):
+    total += middle(i)
+    total += middle(i + 10)
+for value in pairs(3):
+    total += inner(value)
+"""
+
+
+def _stack_lines_as_cpython_traces_them(source):
+    """Each event's stack, outermost first, as (function, line) from CPython's own frames."""
+    stacks = []
+
+    def trace(frame, event, arg):
+        if frame.f_code.co_filename == "<program>":
+            stack = []
+            while frame is not None and frame.f_code.co_filename == "<program>":
+                stack.append((frame.f_code.co_name, frame.f_lineno))
+                frame = frame.f_back
+            stacks.append(stack[::-1])
+            return trace
+        return None
+
+    saved = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        exec(compile(source, "<program>", "exec"), {"__name__": "__main__"})
+    finally:
+        sys.settrace(saved)
+    return stacks[1:]  # the module's first call is no step
+
+
+def test_every_frame_shows_the_line_cpython_gives_it_at_every_step(tmp_path):
+    # The C loops keep a frame's line for the instruction it waits at (frames.c, line_of):
+    # a caller's line changes with each call it makes, and returns to an offset it had
+    # before as its loop comes round; a suspended generator's, with each yield.
+    record = tracer.trace(CALLERS_ON_MANY_LINES, "", 1000)
+    stacks = [[(frame["name"], frame["line"]) for frame in step["stack"]] for step in record["steps"]]
+    assert stacks == _stack_lines_as_cpython_traces_them(CALLERS_ON_MANY_LINES)
+    assert {line for stack in stacks for name, line in stack if name == "middle"} >= {4, 5}
+    program = tmp_path / "callers.py"
+    program.write_text(CALLERS_ON_MANY_LINES)
+    assert _trace_in_subprocess(program, "1") == _trace_in_subprocess(program, "0")
+
+
 def test_a_finalizer_runs_traced_where_cpython_runs_it(tmp_path):
     # CPython runs a `__del__` (a dropped generator's `finally`) as the line lets go of the
     # object. The tracer held what the last step showed, and lets go of it as it takes the

@@ -22,6 +22,13 @@ typedef struct {
     char suspendable;
     PyObject *name_text;  /* its code's name as JSON text, once looked up (C's own) */
     Py_ssize_t depth;     /* its frame's depth as CPython counts frames, the module's being 1 */
+    /* C's own: the text of `id` (as made from id_texted, the id it was made of), and the
+     * frame's line at the instruction offset line_lasti (-1: none yet). A frame's line is
+     * its code's line at its offset, and a frame below the top has the same offset step
+     * after step: its line is not looked up in the code's table again (PyCode_Addr2Line
+     * reads the table from its start) */
+    PyObject *id_text, *id_texted;
+    int line_lasti, line_at_lasti;
 } ActivationObject;
 
 static PyObject *new_activation(PyTypeObject *type, PyObject *id, int suspendable);
@@ -57,6 +64,7 @@ new_activation(PyTypeObject *type, PyObject *id, int suspendable)
     Py_INCREF(Py_None);
     self->frame_locals = Py_None;
     self->cached_at = -1;
+    self->line_lasti = -1;
     self->suspendable = (char)suspendable;
     if (self->order == NULL || self->seen == NULL) {
         Py_DECREF(self);
@@ -76,6 +84,8 @@ activation_traverse(ActivationObject *self, visitproc visit, void *arg)
     Py_VISIT(self->frame_line);
     Py_VISIT(self->frame_locals);
     Py_VISIT(self->name_text);
+    Py_VISIT(self->id_text);
+    Py_VISIT(self->id_texted);
     return 0;
 }
 
@@ -90,6 +100,8 @@ activation_clear(ActivationObject *self)
     Py_CLEAR(self->frame_line);
     Py_CLEAR(self->frame_locals);
     Py_CLEAR(self->name_text);
+    Py_CLEAR(self->id_text);
+    Py_CLEAR(self->id_texted);
     return 0;
 }
 
@@ -216,10 +228,41 @@ decimal_text(long long x)
 }
 
 /* A frame's text from its line and the text of its locals (reused when both are the same as last time). */
+/* The frame's line, as PyFrame_GetLineNumber gives it (see line_lasti). */
+static int
+line_of(PyFrameObject *f, ActivationObject *activation)
+{
+    int lasti = PyFrame_GetLasti(f);
+    if (lasti >= 0 && lasti == activation->line_lasti) {
+        return activation->line_at_lasti;
+    }
+    int line = PyFrame_GetLineNumber(f);
+    activation->line_lasti = lasti;
+    activation->line_at_lasti = line;
+    return line;
+}
+
+/* The text of the activation's id, made once. */
+static PyObject *
+id_text_of(ActivationObject *activation)
+{
+    if (activation->id_text == NULL || activation->id_texted != activation->id) {
+        PyObject *text = PyObject_Str(activation->id);
+        if (text == NULL) {
+            return NULL;
+        }
+        Py_XSETREF(activation->id_text, text);
+        Py_INCREF(activation->id);
+        Py_XSETREF(activation->id_texted, activation->id);
+    }
+    Py_INCREF(activation->id_text);
+    return activation->id_text;
+}
+
 static PyObject *
 frame_text_of(PyFrameObject *f, ActivationObject *activation, PyObject *local_values, PyObject *names_by_code)
 {
-    PyObject *line = PyLong_FromLong(PyFrame_GetLineNumber(f));
+    PyObject *line = PyLong_FromLong(line_of(f, activation));
     if (line == NULL) {
         return NULL;
     }
@@ -236,7 +279,7 @@ frame_text_of(PyFrameObject *f, ActivationObject *activation, PyObject *local_va
             Py_XINCREF(name);
             activation->name_text = name;
         }
-        PyObject *id_text = name && PyLong_CheckExact(activation->id) ? PyObject_Str(activation->id) : NULL;
+        PyObject *id_text = name && PyLong_CheckExact(activation->id) ? id_text_of(activation) : NULL;
         PyObject *line_text = id_text ? decimal_text(PyLong_AsLong(line)) : NULL;
         PyObject *text = NULL;
         if (line_text != NULL) {
