@@ -227,7 +227,6 @@ decimal_text(long long x)
     return PyUnicode_FromStringAndSize(digits, put_decimal(x, digits));
 }
 
-/* A frame's text from its line and the text of its locals (reused when both are the same as last time). */
 /* The frame's line, as PyFrame_GetLineNumber gives it (see line_lasti). */
 static int
 line_of(PyFrameObject *f, ActivationObject *activation)
@@ -259,6 +258,7 @@ id_text_of(ActivationObject *activation)
     return activation->id_text;
 }
 
+/* A frame's text from its line and the text of its locals (reused when both are the same as last time). */
 static PyObject *
 frame_text_of(PyFrameObject *f, ActivationObject *activation, PyObject *local_values, PyObject *names_by_code)
 {
