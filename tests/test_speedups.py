@@ -309,14 +309,20 @@ print("after numbers", log)
 """
 
 
-def _events_as_cpython_traces_them(source):
-    """(event, line, function) of each event sys.settrace sees in the program's code, as the
-    record has its steps (the module's first call is no step)."""
+def _traced_by_cpython(source):
+    """(event, stack) of each event sys.settrace sees in the program's code, the stack as
+    (function, line) from CPython's own frames, outermost first; as the record has its
+    steps (the module's first call is no step)."""
     events = []
 
     def trace(frame, event, arg):
         if frame.f_code.co_filename == "<program>":
-            events.append((event, frame.f_lineno, frame.f_code.co_name))
+            stack = []
+            caller = frame
+            while caller is not None and caller.f_code.co_filename == "<program>":
+                stack.append((caller.f_code.co_name, caller.f_lineno))
+                caller = caller.f_back
+            events.append((event, stack[::-1]))
             return trace
         return None
 
@@ -328,8 +334,13 @@ def _events_as_cpython_traces_them(source):
             exec(code, {"__name__": "__main__"})
         finally:
             sys.settrace(saved)
-    assert events[0] == ("call", 0, "<module>")
+    assert events[0] == ("call", [("<module>", 0)])
     return events[1:]
+
+
+def _events_as_cpython_traces_them(source):
+    """(event, line, function) of each event, as the record has its steps."""
+    return [(event, stack[-1][1], stack[-1][0]) for event, stack in _traced_by_cpython(source)]
 
 
 CALLERS_ON_MANY_LINES = """\
@@ -354,36 +365,14 @@ for value in pairs(3):
 """
 
 
-def _stack_lines_as_cpython_traces_them(source):
-    """Each event's stack, outermost first, as (function, line) from CPython's own frames."""
-    stacks = []
-
-    def trace(frame, event, arg):
-        if frame.f_code.co_filename == "<program>":
-            stack = []
-            while frame is not None and frame.f_code.co_filename == "<program>":
-                stack.append((frame.f_code.co_name, frame.f_lineno))
-                frame = frame.f_back
-            stacks.append(stack[::-1])
-            return trace
-        return None
-
-    saved = sys.gettrace()
-    sys.settrace(trace)
-    try:
-        exec(compile(source, "<program>", "exec"), {"__name__": "__main__"})
-    finally:
-        sys.settrace(saved)
-    return stacks[1:]  # the module's first call is no step
-
-
 def test_every_frame_shows_the_line_cpython_gives_it_at_every_step(tmp_path):
-    # The C loops keep a frame's line for the instruction it waits at (frames.c, line_of):
+    # The C loops keep a frame's line for the instruction it waits at (frames.c, line_of; the
+    # trace function keeps the top frame's as it takes the event, for the frame's text to use):
     # a caller's line changes with each call it makes, and returns to an offset it had
     # before as its loop comes round; a suspended generator's, with each yield.
     record = tracer.trace(CALLERS_ON_MANY_LINES, "", 1000)
     stacks = [[(frame["name"], frame["line"]) for frame in step["stack"]] for step in record["steps"]]
-    assert stacks == _stack_lines_as_cpython_traces_them(CALLERS_ON_MANY_LINES)
+    assert stacks == [stack for _, stack in _traced_by_cpython(CALLERS_ON_MANY_LINES)]
     assert {line for stack in stacks for name, line in stack if name == "middle"} >= {4, 5}
     program = tmp_path / "callers.py"
     program.write_text(CALLERS_ON_MANY_LINES)

@@ -149,10 +149,8 @@ push_unfollowed(Pending *pending, PyObject *object)
     }
     if (PyType_Check(object)) {
         PyTypeObject *type = (PyTypeObject *)object;
-        PyObject *dict = PyType_GetDict(type);  /* a new reference: the type keeps the dict alive */
-        if (dict == NULL) {
-            PyErr_Clear();  /* a type without one: nothing to follow */
-        }
+        /* a new reference (the type keeps the dict alive), or NULL, no error set, for a type without one */
+        PyObject *dict = PyType_GetDict(type);
         int pushed = pending_push(pending, dict);
         Py_XDECREF(dict);
         if (pushed < 0 || pending_push(pending, type->tp_mro) < 0 || pending_push(pending, type->tp_bases) < 0) {

@@ -165,6 +165,27 @@ refer_again(PyObject *referred, PyObject *heap, PyObject *pending)
     return 0;
 }
 
+/* Keep `line` as the frame's line at offset `lasti` (see line_lasti). */
+static void
+keep_line(ActivationObject *activation, int lasti, int line)
+{
+    activation->line_lasti = lasti;
+    activation->line_at_lasti = line;
+}
+
+/* The frame's line, as PyFrame_GetLineNumber gives it (see line_lasti). */
+static int
+line_of(PyFrameObject *f, ActivationObject *activation)
+{
+    int lasti = PyFrame_GetLasti(f);
+    if (lasti >= 0 && lasti == activation->line_lasti) {
+        return activation->line_at_lasti;
+    }
+    int line = PyFrame_GetLineNumber(f);
+    keep_line(activation, lasti, line);
+    return line;
+}
+
 #ifdef HAVE_VERSION_TAG
 /* The text of a function's or the module's changed namespace, as
  * Engine._frame_text writes it, learning names bound since the last step:
@@ -225,20 +246,6 @@ decimal_text(long long x)
 {
     char digits[24];
     return PyUnicode_FromStringAndSize(digits, put_decimal(x, digits));
-}
-
-/* The frame's line, as PyFrame_GetLineNumber gives it (see line_lasti). */
-static int
-line_of(PyFrameObject *f, ActivationObject *activation)
-{
-    int lasti = PyFrame_GetLasti(f);
-    if (lasti >= 0 && lasti == activation->line_lasti) {
-        return activation->line_at_lasti;
-    }
-    int line = PyFrame_GetLineNumber(f);
-    activation->line_lasti = lasti;
-    activation->line_at_lasti = line;
-    return line;
 }
 
 /* The text of the activation's id, made once. */

@@ -376,7 +376,9 @@ take_held(TracerObject *t, PyObject *activations, PyObject *shown, int kind, PyO
         return 0;
     }
     /* what would make Python stop the program or take output: Python does it all */
-    int line = PyFrame_GetLineNumber((PyFrameObject *)frame);
+    /* kept in the activation: the frame's text (frames.c) asks for it again */
+    int line = activation != NULL ? line_of((PyFrameObject *)frame, (ActivationObject *)activation)
+                                  : PyFrame_GetLineNumber((PyFrameObject *)frame);
     int pass = t->stop == Py_None && t->steps < t->step_limit && line > 0;
     if (pass) {
         PyObject *unread = PyObject_GetAttr(t->output, text_unread);
@@ -412,6 +414,7 @@ take_held(TracerObject *t, PyObject *activations, PyObject *shown, int kind, PyO
         if (activation == NULL) {
             return -1;
         }
+        keep_line((ActivationObject *)activation, PyFrame_GetLasti((PyFrameObject *)frame), line);
     }
     else {
         Py_INCREF(activation);
