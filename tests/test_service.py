@@ -254,7 +254,10 @@ def test_a_child_counts_no_reference_to_the_servers_objects(client):
     the fork server makes its own so before it forks (forkserver._make_objects_immortal): a
     child then writes none of their reference counts, and copies none of their pages for it.
     A program's own objects are counted as ever. (A program's sys has no getrefcount: this
-    one reaches the real one as a hostile program would.)"""
+    one reaches the real one as a hostile program would.) The server does so once it has
+    forked the children of a cold start's canary and first trace (_Spares._FORKED_BEFORE_SETTLING):
+    a trace first, so that this one runs in a later child if this test runs alone."""
+    check_record(post(client, {"source": "x = 1\n", "steps": 5}).get_json())
     source = ESCAPE + ("import json\n"
               "def counted(value):\n"
               "    before = real_sys.getrefcount(value)\n"
@@ -412,8 +415,10 @@ def spares(monkeypatch):
     forks = _FakeForks()
     clock = [100.0]
     monkeypatch.setattr(forkserver, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
-    spares = forkserver._Spares(forks, 4, select.poll(), overdue_seconds=10.0)
-    spares.forks, spares.clock = forks, clock
+    settled = []  # how many spares had been forked each time the server settled
+    spares = forkserver._Spares(forks, 4, select.poll(), overdue_seconds=10.0,
+                                settle=lambda: settled.append(len(forks.children)))
+    spares.forks, spares.clock, spares.settled = forks, clock, settled
     spares.connection = socket.socketpair()
     yield spares
     for end in [*spares.connection, *forks.server_ends, *forks.children]:
@@ -469,11 +474,11 @@ def test_spares_forked_for_requests_back_to_back_stay_cold_until_the_quiet(spare
     from tracer import forkserver
     quiet, spacing = forkserver._Spares._QUIET_SECONDS, forkserver._Spares._REFILL_SPACING_SECONDS
     forked, children = spares.forks.warm, spares.forks.children
-    _refill(spares)  # the first ones, in the quiet of the start
-    assert forked == [True] * 4
+    _refill(spares)  # the first ones: one cold as the server starts, warmed up in the quiet after it
+    assert forked == [False] + [True] * 3 and children[0].recv(1) == b"w"
     for _ in range(6):  # the last two take spares forked at once for them
         assert _one_request(spares, 0.001) == pytest.approx(quiet)
-    assert forked == [True] * 4 + [False] * 3
+    assert forked == [False] + [True] * 3 + [False] * 3
     waiting = children[6]
     waiting.setblocking(False)
     with pytest.raises(BlockingIOError):
@@ -482,7 +487,7 @@ def test_spares_forked_for_requests_back_to_back_stay_cold_until_the_quiet(spare
     assert spares.refill() == pytest.approx(spacing)  # its warm-up takes this look's turn
     assert waiting.recv(1) == b"w" and len(forked) == 7
     _refill(spares)
-    assert forked == [True] * 4 + [False] * 3 + [True] * 3
+    assert forked == [False] + [True] * 3 + [False] * 3 + [True] * 3
     with pytest.raises(BlockingIOError):
         waiting.recv(1)  # told once
 
@@ -499,10 +504,10 @@ def test_a_spare_warms_up_at_a_childs_end_if_requests_leave_room_for_it(spares):
     spares.clock[0] += room + 0.001
     spares.pass_on(b"t", connection)  # the last one waiting
     spares.refill()
-    assert forked == [True] * 4 + [False]  # forked at once, beside it: cold
+    assert forked[4:] == [False]  # forked at once, beside it: cold
     spares.pass_on(b"t", connection)  # another at once takes it (no room: one runs)
     spares.refill()
-    assert forked == [True] * 4 + [False] * 2
+    assert forked[4:] == [False] * 2
     cold = children[5]
     cold.setblocking(False)
     spares.clock[0] += 0.002
@@ -513,7 +518,7 @@ def test_a_spare_warms_up_at_a_childs_end_if_requests_leave_room_for_it(spares):
     with pytest.raises(BlockingIOError):
         cold.recv(1)  # none runs, but the last request left no room
     _one_request(spares, room + 0.001)  # takes it, cold; the next is forked beside it
-    assert forked == [True] * 4 + [False] * 3
+    assert forked[4:] == [False] * 3
     assert children[6].recv(1) == b"w"  # at its end: that request had room
 
 
@@ -529,22 +534,47 @@ def test_a_spare_warms_up_when_the_server_says_so_unless_its_request_is_there(mo
         assert warm_ups == ([] if request_behind else [True])
 
 
-def test_the_spares_are_forked_one_per_look_at_the_requests(spares):
-    """Past the first two, the server's poll looks for a request between two forks: as it
-    starts, the service's first request (the canary) takes the first spare, not the fifth
-    fork's turn, and the trace after it finds the second."""
+def test_a_cold_starts_first_requests_find_their_spares_forked_cold_and_the_server_settles_beside_them(spares):
+    """As the server starts, it forks one spare, cold, and looks for a request: the
+    service's first (the canary) comes then, and would wait for a warm-up. Its hand-over
+    forks the next at once, cold, for the trace after it. The server settles (its own
+    warm-up and immortal walk) once, only before the third fork: beside those two."""
     from tracer import forkserver
-    spacing = forkserver._Spares._REFILL_SPACING_SECONDS
+    quiet = forkserver._Spares._QUIET_SECONDS
+    forked, connection = spares.forks.warm, spares.connection[0].fileno()
+    assert spares.refill() == pytest.approx(quiet)  # the start counts as activity: look for the canary
+    assert forked == [False] and spares.settled == []
+    spares.pass_on(b"c", connection)
+    assert spares.refill() is None  # a child runs and a spare waits: its end wakes the poll
+    assert forked == [False, False] and spares.settled == []
+    spares.clock[0] += 0.003
+    spares._ended(1001)
+    spares.pass_on(b"t", connection)  # the trace takes the second
+    spares.refill()
+    assert forked == [False] * 3 and spares.settled == [2]  # settled, then forked the third
+    spares.clock[0] += 0.003
+    spares._ended(1002)
+    _refill(spares)
+    assert len(forked) == 6 and spares.settled == [2]  # once
+
+
+def test_past_the_first_spares_the_server_looks_for_a_request_between_two_forks(spares):
+    """In the quiet, the server forks one spare per look at its control socket: a request
+    coming meanwhile takes a spare there is, not the next fork's turn."""
+    from tracer import forkserver
+    spacing, quiet = forkserver._Spares._REFILL_SPACING_SECONDS, forkserver._Spares._QUIET_SECONDS
     children = spares.forks.children
-    assert spares.refill() == spacing  # none waited: two forked, more wanted: look for a request
-    assert len(children) == 2
+    assert spares.refill() == pytest.approx(quiet)
+    spares.clock[0] += quiet + 1e-9
+    assert spares.refill() == spacing  # its warm-up took this look's turn
+    assert len(children) == 1
     spares.clock[0] += spacing + 1e-9
-    assert spares.refill() == spacing  # quiet: one more per look
-    assert len(children) == 3
+    assert spares.refill() == spacing  # one more per look
+    assert len(children) == 2
     spares.pass_on(b"c", spares.connection[0].fileno())
-    assert len(children) == 3  # the request went to a spare there was
+    assert len(children) == 2  # the request went to a spare there was
     assert spares.refill() is None  # a child runs and spares wait: its end wakes the poll
-    assert len(children) == 3
+    assert len(children) == 2
 
 
 def test_after_a_burst_the_spares_are_forked_again_one_at_a_time_in_the_quiet(spares):
@@ -641,6 +671,7 @@ def test_a_request_goes_to_the_spare_that_has_waited_longest(spares):
     """The newest spare may still be warming up; the oldest has had the longest to finish."""
     children = spares.forks.children
     _refill(spares)  # four, forked one after another
+    assert children[0].recv(1) == b"w"  # the first, forked cold as the server started
     for kind in (b"t", b"c"):
         spares.pass_on(kind, spares.connection[0].fileno())
     for child_end in children:

@@ -3,13 +3,14 @@
 It is started once by the service (sandbox.py) with an empty environment,
 imports the tracer and the allowed modules, confines itself once
 (confinement.isolate_server: an empty root, its own namespaces, not the
-service's user), traces a small program once (so that no child does
-again what only a first trace does), makes its objects immortal where
-CPython has immortal objects (so that no child copies a page to count
-them: _make_objects_immortal) and then keeps children forked and
-confined ahead (confinement.confine_spare: session, descriptors, limits,
-no_new_privs, Landlock, seccomp), as many as the service asks (_Spares).
-Each waits on a socket of its own, warmed up by a small trace, never
+service's user) and then keeps children forked and confined ahead
+(confinement.confine_spare: session, descriptors, limits, no_new_privs,
+Landlock, seccomp), as many as the service asks (_Spares). Before it forks
+more than the two a cold start's first requests take, it settles: it traces
+a small program once (so that no child does again what only a first trace
+does) and makes its objects immortal where CPython has immortal objects (so
+that no child copies a page to count them: _make_objects_immortal).
+Each spare waits on a socket of its own, warmed up by a small trace, never
 beside a child running a request: at once if it was forked in a quiet
 moment, or else once the server sends it b"w" (in the next quiet moment,
 or as soon as no child runs where requests leave room for it:
@@ -64,20 +65,29 @@ def serve(control_fd, settings):
     program = seccomp.build() if seccomp.supported() else None
     landlock_ruleset = landlock.ruleset()
     server = confinement.isolate_server()
-    # What a trace does only the first time in a process (its bytecode
-    # specialized, caches filled, objects made once) is then done here, in the
-    # pages every child shares, not again in each child, which copies every
-    # page it writes: a child forked from the warmed server traced a 4-line
-    # program with 450 page faults instead of 560, and the children of
-    # one client's requests back to back took 10.5 ms of CPU each, not 11.3.
-    _warm_up()
-    runtime.make_builtins_ahead()  # after the warm-up, which would take them
-    # Every object the server made is left out of the collector's passes, so a
-    # child's collection does not touch (and copy) the pages they live on. (No
-    # collection first: it took 2 to 5 ms of a cold start's path to free some 40
-    # objects, and the warm-up's some 70, which stay instead.)
+    # The server's objects are left out of the collector's passes in a child
+    # forked before it settles too (see there).
     gc.freeze()
-    _make_objects_immortal()
+
+    def settle():
+        # Done once, beside a cold start's first requests, not before them
+        # (_Spares._FORKED_BEFORE_SETTLING): 10 to 15 ms of the server's start.
+        #
+        # What a trace does only the first time in a process (its bytecode
+        # specialized, caches filled, objects made once) is then done here, in the
+        # pages every child shares, not again in each child, which copies every
+        # page it writes: a child forked from the warmed server traced a 4-line
+        # program with 450 page faults instead of 560, and the children of
+        # one client's requests back to back took 10.5 ms of CPU each, not 11.3.
+        _warm_up()
+        runtime.make_builtins_ahead()  # after the warm-up, which would take them
+        # Every object the server made is left out of the collector's passes, so a
+        # child's collection does not touch (and copy) the pages they live on. (No
+        # collection first: it took 2 to 5 ms of a cold start's path to free some 40
+        # objects, and the warm-up's some 70, which stay instead.)
+        gc.freeze()
+        _make_objects_immortal()
+
     control = socket.socket(fileno=control_fd)
     events = select.poll()
     events.register(control, select.POLLIN)
@@ -92,7 +102,7 @@ def serve(control_fd, settings):
         return _spare(dict(server, landlock=landlock_version), host_paths, warm)
 
     spares = _Spares(lambda warm: _fork(lambda spare_fd: spare_child(spare_fd, warm)), settings["spares"], events,
-                     settings["overdue_seconds"])
+                     settings["overdue_seconds"], settle)
     while True:
         for fd, _ in _poll(events, _sooner(spares.refill(), spares.kill_overdue())):
             if fd == exits:
@@ -115,8 +125,21 @@ class _Spares:
 
     _ATTEMPTS = 3
 
-    def __init__(self, fork, wanted, events, overdue_seconds):
+    # The server settles (its own warm-up and immortal walk, serve's settle:
+    # 10 to 15 ms) only before forking more than this many spares: at a cold
+    # start the service's first request (the canary) and the trace after it
+    # come while the server starts, and it settles beside them, not before.
+    # Their two children share fewer pages with the server (more page faults),
+    # and are warmed up by none. From the server's spawn to its first trace
+    # answered (Sandbox.start, then one run; medians of 15, 15 and 25
+    # alternated, CPython 3.12): 125.6, 99.7 and 131.4 ms settling first;
+    # 106.7, 96.7 and 114.8 like this.
+    _FORKED_BEFORE_SETTLING = 2
+
+    def __init__(self, fork, wanted, events, overdue_seconds, settle):
         self._fork = fork  # (warm) -> (the server's end of the new spare's socket, its pid)
+        self._settle = settle  # () -> None, called once, before a fork past _FORKED_BEFORE_SETTLING
+        self._forked = 0
         # As many spares as a burst of requests (a grader's, back to back) is
         # likely to use: each request of the burst then finds one warm, and none
         # is forked and warmed beside it, on the cores it needs; they are
@@ -131,12 +154,15 @@ class _Spares:
         # (the thread reading it is gone: a service worker killed or timed out
         # mid-request), and no limit of its own ends a child asleep: it is killed here.
         self._overdue_seconds = overdue_seconds
-        self._last_activity = 0.0  # time.monotonic() of the last hand-over or end of a child
+        # time.monotonic() of the last hand-over or end of a child; the start counts
+        # as one: the canary comes as the server starts (see refill)
+        self._last_activity = time.monotonic()
         self._last_quiet_work = 0.0  # time.monotonic() of the last fork or warm-up begun in a quiet moment
         self._last_end = None  # time.monotonic() of the last end of a child
         # Seconds from the end of the last child that left none running to the
-        # next hand-over (0 if one ran): the room a warm-up had then.
-        self._last_idle = float("inf")
+        # next hand-over (0 if one ran): the room a warm-up had then; 0 at the
+        # start, as the trace after the canary comes at once.
+        self._last_idle = 0.0
 
     # A spare's fork and warm-up take a core for a few milliseconds. While another
     # spare waits, they wait for a quiet moment: no child running a request and
@@ -179,10 +205,16 @@ class _Spares:
         children taking 745 page faults each against 812; 5 ms apart, 4.08 ms
         against 4.39.
 
-        As the server starts, two are forked before its first look: the
-        service's first request (the canary) takes the first, and the trace
-        after it finds the second forked already (server confined to first
-        answer: 31 to 42 ms with four forked in a row, 14 to 27 like this)."""
+        As the server starts, one is forked before its first look, cold, as
+        the service's first request (the canary) comes then: a spare warming up
+        would hold it up. Its hand-over forks the next at once, cold, beside
+        it, for the trace after it; the server settles before the third
+        (_FORKED_BEFORE_SETTLING). (Forking four in a row first, the server
+        took 31 to 42 ms from its confinement to its first answer; two, 14 to
+        27. The first two forked warm instead, spawn to first trace answered
+        took 95.2 and 120.7 ms against 96.7 and 114.8 cold, medians of 15 and
+        25 alternated; cold starts over HTTP, 283 and 297 ms against 275 and
+        283.)"""
         while len(self._waiting) < self._wanted or self._cold:
             now = time.monotonic()
             if not self._waiting:
@@ -207,7 +239,11 @@ class _Spares:
         return 0.0 if self._running else now - self._last_activity
 
     def _add(self, warm):
+        if self._settle is not None and self._forked >= self._FORKED_BEFORE_SETTLING:
+            settle, self._settle = self._settle, None
+            settle()
         spare, pid = self._fork(warm)
+        self._forked += 1
         self._waiting[spare.fileno()] = (spare, pid)
         if not warm:
             self._cold.add(spare.fileno())
