@@ -558,6 +558,29 @@ def test_a_cold_starts_first_requests_find_their_spares_forked_cold_and_the_serv
     assert len(forked) == 6 and spares.settled == [2]  # once
 
 
+def test_the_children_forked_before_the_server_settles_answer_as_those_after():
+    """A new server's first two children (the canary's and the first trace's) are forked
+    before it has warmed up, made a program's builtins ahead or made its objects immortal:
+    they make all that themselves, and a program traced there gets the record it gets in
+    process, as in every later child."""
+    from tracer.sandbox import Sandbox
+    source = ("import json\n"
+              "values = sorted({'b': 2, 'a': 1}.items())\n"
+              "try:\n"
+              "    int('x')\n"
+              "except ValueError as error:\n"
+              "    print(type(error).__name__, json.dumps(values), len(dir(__builtins__)) > 100)\n")
+    expected = tracer.trace(source, "", 100)
+    assert expected["stdout"] == 'ValueError [["a", 1], ["b", 2]] True\n'
+    sandbox = Sandbox()
+    sandbox.start()  # the canary: the first child
+    try:
+        records = [check_record(json.loads(sandbox.run(source, "", 100))) for _ in range(3)]
+    finally:
+        sandbox.stop()
+    assert records == [expected] * 3
+
+
 def test_past_the_first_spares_the_server_looks_for_a_request_between_two_forks(spares):
     """In the quiet, the server forks one spare per look at its control socket: a request
     coming meanwhile takes a spare there is, not the next fork's turn."""
