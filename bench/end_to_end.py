@@ -257,9 +257,10 @@ def by_encoding():
 
 def as_deployed(folder, scratch=None):
     """`folder` with its Python compiled to bytecode, as Cloud Functions' buildpack
-    compiles a function's source at deploy (`python3 -m compileall -f -q .`): no cold
-    start then compiles a module, whatever PYTHONDONTWRITEBYTECODE says here. Compiled
-    in place, or in a copy under `scratch` (the seed's: ../shared is left as it is)."""
+    compiles a function's source at deploy (`python3 -m compileall -f -q .`; without -f
+    here, a .pyc already up to date with its source is kept, which comes to the same): no
+    cold start then compiles a module, whatever PYTHONDONTWRITEBYTECODE says here.
+    Compiled in place, or in a copy under `scratch` (the seed's: ../shared is left as it is)."""
     if scratch is not None:
         folder = Path(shutil.copytree(folder, Path(scratch) / folder.name))
     paths = [str(folder / "main.py")] + ([str(folder / "tracer")] if (folder / "tracer").is_dir() else [])
