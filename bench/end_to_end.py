@@ -11,6 +11,8 @@ a burst after a rest, and the tail of a longer run, once a burst has used up
 what a service prepares ahead; each of these two the median of three runs,
 the services alternating), requests per second with 8 concurrent clients, bytes as identity and as
 gzip; then cold start, process start to the first trace answered; then the
+latency of requests that come after a quiet spell (as a classroom's do, one
+now and then), by its length; then the
 CPU of one client's requests past the spares, process by process
 (bench/cpu_split.py); then, for this service alone, the latency and bytes in
 each encoding a browser takes.
@@ -56,6 +58,13 @@ REST_SECONDS = 0.5
 # time, so a change in the machine's speed between two runs (the seed's 1000-step
 # generators took 35 and 48 ms in one bench) would fall on one side alone.
 BACK_TO_BACK_ROUNDS = 3
+# Requests that each come this long after the answer to the one before: a request
+# after a quiet spell meets CPUs that were idle (on this virtual machine, halted),
+# their caches cold. Each service alone, GAP_REQUESTS at each gap, GAP_ROUNDS times
+# with the services alternating; for the programs in GAP_PROGRAMS.
+GAPS_SECONDS = (0.005, 0.03, 0.15)
+GAP_REQUESTS, GAP_ROUNDS = 10, 2
+GAP_PROGRAMS = ["generators", "tiny (4 lines)"]
 CLIENTS, LOAD_SECONDS = 8, 4.0
 # Cold starts of each service, taking turns: their median (process start to first
 # answer varies by a third from one to the next on a 2-core machine).
@@ -142,6 +151,24 @@ def back_to_back(ports, body, count=SEQUENTIAL, skip=0):
     return [statistics.median(own) for own in runs]
 
 
+def after_gaps(ports, body):
+    """{gap seconds: [median seconds per request, for each port]}: requests each sent `gap`
+    after the answer to the one before, each port alone, the ports alternating round by round."""
+    times = {gap: [[] for _ in ports] for gap in GAPS_SECONDS}
+    for round_number in range(GAP_ROUNDS):
+        for gap in GAPS_SECONDS:
+            order = list(zip(ports, times[gap]))
+            for port, own in order if round_number % 2 == 0 else reversed(order):
+                time.sleep(REST_SECONDS)
+                for _ in range(GAP_REQUESTS):
+                    time.sleep(gap)
+                    started = time.perf_counter()
+                    status, _ = post(port, body)
+                    own.append(time.perf_counter() - started)
+                    assert status == 200, status
+    return {gap: [statistics.median(own) for own in rows] for gap, rows in times.items()}
+
+
 def requests_per_second(port, body):
     """Answered 200s per second with CLIENTS clients, each sending as soon as it has its answer."""
     time.sleep(REST_SECONDS)
@@ -186,6 +213,16 @@ def measure(folders):
                 cold[folder].append(seconds * 1000)
     for folder in folders:
         results[folder]["cold_start_ms"] = statistics.median(cold[folder])
+        results[folder]["after_gaps_ms"] = {}
+    with contextlib.ExitStack() as stack:
+        ports = [stack.enter_context(served(folder))[0] for folder in folders]
+        for name in GAP_PROGRAMS:
+            body = {"source": programs()[name], "input": "", "steps": STEPS}
+            for port in ports:
+                post(port, body)  # warm
+            for gap, medians in after_gaps(ports, body).items():
+                for folder, median in zip(folders, medians):
+                    results[folder]["after_gaps_ms"].setdefault(name, {})[f"{gap * 1000:g}"] = median * 1000
     return results
 
 
@@ -306,6 +343,14 @@ def compare(scratch):
     print(f"cold start (process start to the first trace answered): {ours['cold_start_ms']:.0f} ms"
           + (f", seed {seed['cold_start_ms']:.0f} ms ({ours['cold_start_ms'] / seed['cold_start_ms']:.2f}x)"
              if seed else ""))
+    print(f"\nafter a quiet spell: median ms of requests each sent that long after the answer to the one "
+          f"before ({GAP_REQUESTS} x {GAP_ROUNDS}, each service alone)")
+    for name, row in ours["after_gaps_ms"].items():
+        cells = []
+        for gap, ms in row.items():
+            cells.append(f"{gap} ms: {ms:.1f}" + (f" seed {seed['after_gaps_ms'][name][gap]:.1f} "
+                                                   f"({seed['after_gaps_ms'][name][gap] / ms:.2f}x)" if seed else ""))
+        print(f"{name:<16}" + "; ".join(cells))
     split = cpu_by_process(folders)
     print_cpu_by_process(split, folders)
     encoded = by_encoding()
