@@ -4,6 +4,8 @@ are served as they are deployed."""
 
 import json
 
+import pytest
+
 from bench import end_to_end
 
 
@@ -38,3 +40,45 @@ def test_the_services_are_served_compiled_as_deployed_the_seeds_in_a_copy(tmp_pa
     assert [path.name.split(".")[0] for path in sorted(copy.rglob("*.pyc"))] == ["main", "inspector"]
     assert list(seed.rglob("*.pyc")) == []
     assert end_to_end.as_deployed(seed) == seed and len(list(seed.rglob("*.pyc"))) == 2
+
+
+def test_requests_after_quiet_spells_come_each_that_long_after_the_last_answer(monkeypatch):
+    """Each service alone at each gap (the other one quiet), every request after a sleep of the
+    gap, the services' order alternating round by round; a median per gap and service."""
+    events = []
+
+    class Clock:
+        now = 0.0
+
+        def sleep(self, seconds):
+            events.append(("sleep", seconds))
+            self.now += seconds
+
+        def perf_counter(self):
+            return self.now
+
+    clock = Clock()
+
+    def post(port, body):
+        events.append(("post", port))
+        clock.now += port / 1000  # each port answers in its own time: port 7 in 7 ms
+        return 200, b"{}"
+
+    monkeypatch.setattr(end_to_end, "time", clock)
+    monkeypatch.setattr(end_to_end, "post", post)
+    medians = end_to_end.after_gaps([7, 9], {"source": ""})
+
+    assert medians == {gap: [pytest.approx(0.007), pytest.approx(0.009)] for gap in end_to_end.GAPS_SECONDS}
+    posts = [(index, port) for index, (kind, port) in enumerate(events) if kind == "post"]
+    per_run = end_to_end.GAP_REQUESTS
+    assert len(posts) == 2 * per_run * len(end_to_end.GAPS_SECONDS) * end_to_end.GAP_ROUNDS
+    runs = [posts[start:start + per_run] for start in range(0, len(posts), per_run)]
+    assert all(len({port for _, port in run}) == 1 for run in runs)  # each service alone
+    first_ports = [run[0][1] for run in runs[::2]]  # the first service of each gap's pair of runs
+    rounds = len(end_to_end.GAPS_SECONDS)
+    assert first_ports == [7] * rounds + [9] * rounds  # order alternating round by round
+    gaps = [gap for gap in end_to_end.GAPS_SECONDS for _ in range(2)] * end_to_end.GAP_ROUNDS
+    for run, gap in zip(runs, gaps):
+        for index, _ in run:
+            assert events[index - 1] == ("sleep", gap)
+        assert events[run[0][0] - 2] == ("sleep", end_to_end.REST_SECONDS)
