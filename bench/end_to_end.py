@@ -188,7 +188,8 @@ def requests_per_second(port, body):
 
 
 def measure(folders):
-    """{folder: {"programs": {name: row}, "cold_start_ms": ms}}, every folder served at once."""
+    """{folder: {"programs": {name: row}, "cold_start_ms": ms, "after_gaps_ms": {name: {gap ms: ms}}}},
+    every folder served at once."""
     results = {folder: {"programs": {}} for folder in folders}
     with contextlib.ExitStack() as stack:
         ports = [stack.enter_context(served(folder))[0] for folder in folders]

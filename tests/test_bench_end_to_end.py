@@ -75,8 +75,8 @@ def test_requests_after_quiet_spells_come_each_that_long_after_the_last_answer(m
     runs = [posts[start:start + per_run] for start in range(0, len(posts), per_run)]
     assert all(len({port for _, port in run}) == 1 for run in runs)  # each service alone
     first_ports = [run[0][1] for run in runs[::2]]  # the first service of each gap's pair of runs
-    rounds = len(end_to_end.GAPS_SECONDS)
-    assert first_ports == [7] * rounds + [9] * rounds  # order alternating round by round
+    assert first_ports == [9 if round_number % 2 else 7 for round_number in range(end_to_end.GAP_ROUNDS)
+                           for _ in end_to_end.GAPS_SECONDS]  # order alternating round by round
     gaps = [gap for gap in end_to_end.GAPS_SECONDS for _ in range(2)] * end_to_end.GAP_ROUNDS
     for run, gap in zip(runs, gaps):
         for index, _ in run:
