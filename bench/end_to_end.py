@@ -124,16 +124,19 @@ def post(port, body, accept_encoding=None, connection=None):
             connection.close()
 
 
-def latencies(ports, body, count=SEQUENTIAL, skip=0):
+def latencies(ports, body, count=SEQUENTIAL, skip=0, gap=0.0):
     """Median seconds per sequential request (past the first `skip`), for each port, the
     ports taking turns (so that a change in the machine's speed during the run falls on
-    all of them alike), after a rest."""
+    all of them alike), after a rest; each request sent `gap` seconds after the answer
+    to the one before."""
     for port in ports:
         post(port, body)  # warm
     time.sleep(REST_SECONDS)
     times = [[] for _ in ports]
     for _ in range(count):
         for port, own in zip(ports, times):
+            if gap:
+                time.sleep(gap)
             started = time.perf_counter()
             status, _ = post(port, body)
             own.append(time.perf_counter() - started)
@@ -153,20 +156,15 @@ def back_to_back(ports, body, count=SEQUENTIAL, skip=0):
 
 def after_gaps(ports, body):
     """{gap seconds: [median seconds per request, for each port]}: requests each sent `gap`
-    after the answer to the one before, each port alone, the ports alternating round by round."""
-    times = {gap: [[] for _ in ports] for gap in GAPS_SECONDS}
+    after the answer to the one before (latencies), each port alone, GAP_ROUNDS runs at each
+    gap with the ports alternating round by round, and the median of their medians."""
+    runs = {gap: [[] for _ in ports] for gap in GAPS_SECONDS}
     for round_number in range(GAP_ROUNDS):
         for gap in GAPS_SECONDS:
-            order = list(zip(ports, times[gap]))
+            order = list(zip(ports, runs[gap]))
             for port, own in order if round_number % 2 == 0 else reversed(order):
-                time.sleep(REST_SECONDS)
-                for _ in range(GAP_REQUESTS):
-                    time.sleep(gap)
-                    started = time.perf_counter()
-                    status, _ = post(port, body)
-                    own.append(time.perf_counter() - started)
-                    assert status == 200, status
-    return {gap: [statistics.median(own) for own in rows] for gap, rows in times.items()}
+                own.append(latencies([port], body, GAP_REQUESTS, gap=gap)[0])
+    return {gap: [statistics.median(own) for own in rows] for gap, rows in runs.items()}
 
 
 def requests_per_second(port, body):
@@ -214,16 +212,14 @@ def measure(folders):
                 cold[folder].append(seconds * 1000)
     for folder in folders:
         results[folder]["cold_start_ms"] = statistics.median(cold[folder])
-        results[folder]["after_gaps_ms"] = {}
+        results[folder]["after_gaps_ms"] = {name: {} for name in GAP_PROGRAMS}
     with contextlib.ExitStack() as stack:
         ports = [stack.enter_context(served(folder))[0] for folder in folders]
         for name in GAP_PROGRAMS:
             body = {"source": programs()[name], "input": "", "steps": STEPS}
-            for port in ports:
-                post(port, body)  # warm
             for gap, medians in after_gaps(ports, body).items():
                 for folder, median in zip(folders, medians):
-                    results[folder]["after_gaps_ms"].setdefault(name, {})[f"{gap * 1000:g}"] = median * 1000
+                    results[folder]["after_gaps_ms"][name][f"{gap * 1000:g}"] = median * 1000
     return results
 
 

@@ -43,8 +43,9 @@ def test_the_services_are_served_compiled_as_deployed_the_seeds_in_a_copy(tmp_pa
 
 
 def test_requests_after_quiet_spells_come_each_that_long_after_the_last_answer(monkeypatch):
-    """Each service alone at each gap (the other one quiet), every request after a sleep of the
-    gap, the services' order alternating round by round; a median per gap and service."""
+    """Each service alone at each gap (the other one quiet), after a warm request and a rest,
+    every timed request after a sleep of the gap, the services' order alternating round by
+    round; a median per gap and service."""
     events = []
 
     class Clock:
@@ -69,16 +70,16 @@ def test_requests_after_quiet_spells_come_each_that_long_after_the_last_answer(m
     medians = end_to_end.after_gaps([7, 9], {"source": ""})
 
     assert medians == {gap: [pytest.approx(0.007), pytest.approx(0.009)] for gap in end_to_end.GAPS_SECONDS}
-    posts = [(index, port) for index, (kind, port) in enumerate(events) if kind == "post"]
-    per_run = end_to_end.GAP_REQUESTS
-    assert len(posts) == 2 * per_run * len(end_to_end.GAPS_SECONDS) * end_to_end.GAP_ROUNDS
-    runs = [posts[start:start + per_run] for start in range(0, len(posts), per_run)]
-    assert all(len({port for _, port in run}) == 1 for run in runs)  # each service alone
-    first_ports = [run[0][1] for run in runs[::2]]  # the first service of each gap's pair of runs
-    assert first_ports == [9 if round_number % 2 else 7 for round_number in range(end_to_end.GAP_ROUNDS)
-                           for _ in end_to_end.GAPS_SECONDS]  # order alternating round by round
+    # each run: a warm request, the rest, then GAP_REQUESTS each after a sleep of the gap
+    per_run = 2 + 2 * end_to_end.GAP_REQUESTS
+    assert len(events) == per_run * 2 * len(end_to_end.GAPS_SECONDS) * end_to_end.GAP_ROUNDS
+    runs = [events[start:start + per_run] for start in range(0, len(events), per_run)]
     gaps = [gap for gap in end_to_end.GAPS_SECONDS for _ in range(2)] * end_to_end.GAP_ROUNDS
+    first_ports = []
     for run, gap in zip(runs, gaps):
-        for index, _ in run:
-            assert events[index - 1] == ("sleep", gap)
-        assert events[run[0][0] - 2] == ("sleep", end_to_end.REST_SECONDS)
+        port = run[0][1]
+        assert run[:2] == [("post", port), ("sleep", end_to_end.REST_SECONDS)]
+        assert run[2:] == [("sleep", gap), ("post", port)] * end_to_end.GAP_REQUESTS  # this service alone
+        first_ports.append(port)
+    assert first_ports[::2] == [9 if round_number % 2 else 7 for round_number in range(end_to_end.GAP_ROUNDS)
+                                for _ in end_to_end.GAPS_SECONDS]  # order alternating round by round
