@@ -241,7 +241,14 @@ class _Spares:
     def _add(self, warm):
         if self._settle is not None and self._forked >= self._FORKED_BEFORE_SETTLING:
             settle, self._settle = self._settle, None
-            settle()
+            try:
+                settle()
+            except Exception:
+                # Settling only spares the children work (each then does what only a
+                # first trace does, as the first two did): a failure of it must not end
+                # a server that serves, which the service would restart, to fail again
+                # at its third fork. It is not tried again.
+                pass
         spare, pid = self._fork(warm)
         self._forked += 1
         self._waiting[spare.fileno()] = (spare, pid)
