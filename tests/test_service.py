@@ -558,7 +558,6 @@ def test_a_cold_starts_first_requests_find_their_spares_forked_cold_and_the_serv
     assert len(forked) == 6 and spares.settled == [2]  # once
 
 
-
 def test_a_server_whose_settling_fails_goes_on_forking_unsettled(spares):
     """Settling only saves the children work: where it fails, the server forks the
     third spare and the rest all the same (each child then does that work itself, as
@@ -582,6 +581,7 @@ def test_a_server_whose_settling_fails_goes_on_forking_unsettled(spares):
     assert len(spares.forks.children) == 6 and spares.settled == [2]
     spares.pass_on(b"t", connection)  # and hands requests over
     assert len(spares._running) == 1
+
 
 def test_the_children_forked_before_the_server_settles_answer_as_those_after():
     """A new server's first two children (the canary's and the first trace's) are forked
