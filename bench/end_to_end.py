@@ -343,10 +343,9 @@ def compare(scratch):
     print(f"\nafter a quiet spell: median ms of requests each sent that long after the answer to the one "
           f"before ({GAP_REQUESTS} x {GAP_ROUNDS}, each service alone)")
     for name, row in ours["after_gaps_ms"].items():
-        cells = []
-        for gap, ms in row.items():
-            cells.append(f"{gap} ms: {ms:.1f}" + (f" seed {seed['after_gaps_ms'][name][gap]:.1f} "
-                                                   f"({seed['after_gaps_ms'][name][gap] / ms:.2f}x)" if seed else ""))
+        seed_row = seed["after_gaps_ms"][name] if seed else {}
+        cells = [f"{gap} ms: {ms:.1f}" + (f" seed {seed_row[gap]:.1f} ({seed_row[gap] / ms:.2f}x)" if seed_row else "")
+                 for gap, ms in row.items()]
         print(f"{name:<16}" + "; ".join(cells))
     split = cpu_by_process(folders)
     print_cpu_by_process(split, folders)

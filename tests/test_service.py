@@ -561,26 +561,16 @@ def test_a_cold_starts_first_requests_find_their_spares_forked_cold_and_the_serv
 def test_a_server_whose_settling_fails_goes_on_forking_unsettled(spares):
     """Settling only saves the children work: where it fails, the server forks the
     third spare and the rest all the same (each child then does that work itself, as
-    the first two do), and does not try to settle again."""
+    the first two do), hands requests over, and does not try to settle again."""
     def failing_settle():
         spares.settled.append(len(spares.forks.children))
         raise MemoryError("the immortal walk")
     spares._settle = failing_settle
-    connection = spares.connection[0].fileno()
-    spares.refill()
-    spares.pass_on(b"c", connection)
-    spares.refill()
-    spares.clock[0] += 0.003
-    spares._ended(1001)
-    spares.pass_on(b"t", connection)
-    spares.refill()  # settles, fails, forks the third
-    assert spares.settled == [2] and len(spares.forks.children) == 3
-    spares.clock[0] += 0.003
-    spares._ended(1002)
+    _refill(spares)  # settles before the third fork, fails, forks on
+    assert spares.settled == [2] and len(spares.forks.children) == 4
+    _one_request(spares, idle=1.0)
     _refill(spares)
-    assert len(spares.forks.children) == 6 and spares.settled == [2]
-    spares.pass_on(b"t", connection)  # and hands requests over
-    assert len(spares._running) == 1
+    assert len(spares.forks.children) == 5 and spares.settled == [2]
 
 
 def test_the_children_forked_before_the_server_settles_answer_as_those_after():
