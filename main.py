@@ -28,7 +28,7 @@ from pathlib import Path  # noqa: E402
 
 import flask  # noqa: E402
 
-from tracer.content_encoding import ENCODINGS, compressed  # noqa: E402
+from tracer.content_encoding import COMPRESSORS, ENCODINGS, compressed  # noqa: E402
 from tracer.request import (MAX_BODY_BYTES, RequestError, is_pythontutor_endpoint, parse_body,  # noqa: E402
                             parse_pythontutor_query, too_large)
 
@@ -68,7 +68,7 @@ def _content_encoding(request):
 
 def _compressed(response, request):
     """The response encoded as the client takes it (where it is worth it); a trace's body
-    may come gzip-encoded already (body.py compresses it as the child's steps arrive).
+    comes encoded already (body.py compresses it as the child's steps arrive).
 
     The record cap and output_limit count the record itself, before this.
     """
@@ -105,14 +105,15 @@ def _serve(request):
         headers = {"Allow": "GET, HEAD, POST, OPTIONS"} if error.status == 405 else {}
         return _response(json.dumps(error.body()).encode(), error.status, headers)
     try:
-        # gzip, the slow one, is compressed as the steps come; the others once the record is whole
-        gzip = _content_encoding(request) == "gzip"
+        # compressed as the steps come, whatever its size: not joined and compressed after the child's end
+        content_encoding = _content_encoding(request)
         record = _sandbox().run(trace_request.source, trace_request.input, trace_request.steps,
-                                trace_request.encoding, trace_request.format, trace_request.options, gzip=gzip)
+                                trace_request.encoding, trace_request.format, trace_request.options,
+                                compressor=COMPRESSORS.get(content_encoding))
     except SandboxUnavailable as error:
         body = {"error": {"code": "service_unavailable", "message": str(error)}}
         return _response(json.dumps(body).encode(), 503)
-    return _response(record, 200, {"Content-Encoding": "gzip"} if gzip else None)
+    return _response(record, 200, {"Content-Encoding": content_encoding} if content_encoding else None)
 
 
 def _sandbox():

@@ -1,5 +1,6 @@
 """The response body compressed as the child's steps come (tracer/body.py) is the identity
-body, gzip-encoded: for every format, a last step changed or dropped at the end, a run cut short."""
+body, encoded: in every encoding, for every format, a last step changed or dropped at the end,
+a run cut short."""
 
 import gzip
 import random
@@ -7,22 +8,34 @@ import subprocess
 import sys
 from pathlib import Path
 
+import brotli
 import pytest
+import zstandard
 
-from tracer.body import GzipStream, joined
+from tracer.body import CompressedStream, gzip_compressor, joined
+from tracer.content_encoding import COMPRESSORS
+
+
+def _zstd_decompress(data):
+    # a frame compressed as it came does not say its size first (zstandard.decompress needs it)
+    return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+
+
+DECODERS = {"gzip": gzip.decompress, "br": brotli.decompress, "zstd": _zstd_decompress}
 
 
 def _steps(count, generator):
     return [b'{"n":%d,"pad":"%s"}' % (n, b"x" * generator.randrange(200)) for n in range(count)]
 
 
+@pytest.mark.parametrize("content_encoding", sorted(COMPRESSORS))
 @pytest.mark.parametrize("count", [0, 1, 2, 7, 300])
-def test_fed_in_any_chunks_it_decodes_to_the_joined_body(count):
+def test_fed_in_any_chunks_it_decodes_to_the_joined_body(count, content_encoding):
     generator = random.Random(count)
     head, tail = b'{"steps":[', b'],"end":true}'
     steps = _steps(count, generator)
     for ending in ("same", "last changed", "last dropped", "all dropped", "head changed"):
-        stream = GzipStream(head)
+        stream = CompressedStream(head, COMPRESSORS[content_encoding])
         taken = []
         while len(taken) < len(steps):
             taken += steps[len(taken):len(taken) + generator.randint(1, 40)]
@@ -36,7 +49,8 @@ def test_fed_in_any_chunks_it_decodes_to_the_joined_body(count):
             final = []
         elif ending == "head changed":
             final_head = b'{"trace":['
-        assert gzip.decompress(stream.finish(final_head, final, tail)) == joined(final_head, final, tail), ending
+        packed = stream.finish(final_head, final, tail)
+        assert DECODERS[content_encoding](packed) == joined(final_head, final, tail), ending
 
 
 PROGRAMS = [
@@ -52,12 +66,15 @@ PROGRAMS = [
 
 @pytest.mark.parametrize("format", ["record", "willow", "pythontutor"])
 @pytest.mark.parametrize("source, steps", PROGRAMS)
-def test_a_trace_compressed_as_it_comes_is_the_identity_body_gzipped(sandbox, format, source, steps):
+def test_a_trace_compressed_as_it_comes_is_the_identity_body_encoded(sandbox, format, source, steps):
     for encoding in (["full", "delta"] if format == "record" else ["full"]):
         plain = sandbox.run(source, "", steps, encoding, format)
-        packed = sandbox.run(source, "", steps, encoding, format, gzip=True)
+        packed = sandbox.run(source, "", steps, encoding, format, compressor=gzip_compressor)
         assert packed[:2] == b"\x1f\x8b"
         assert gzip.decompress(packed) == plain, (format, encoding)
+        for content_encoding in ("zstd", "br"):
+            packed = sandbox.run(source, "", steps, encoding, format, compressor=COMPRESSORS[content_encoding])
+            assert DECODERS[content_encoding](packed) == plain, (format, encoding, content_encoding)
 
 
 def test_the_fork_server_never_loads_the_compression_libraries():
@@ -74,4 +91,5 @@ def test_a_reply_cut_short_by_the_parent_is_the_identity_body_gzipped(sandbox, m
     source = "a = 1\nb = [a] * 3\nx = 10 ** 10 ** 8\n"
     plain = sandbox.run(source, "", 100)
     assert b'"time_limit"' in plain
-    assert gzip.decompress(sandbox.run(source, "", 100, gzip=True)) == plain
+    for content_encoding, compressor in COMPRESSORS.items():
+        assert DECODERS[content_encoding](sandbox.run(source, "", 100, compressor=compressor)) == plain

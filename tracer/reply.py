@@ -7,12 +7,12 @@ takes the step lines that are whole, strict JSON of that shape, and hands
 back the members the reply collects (`_take` checks what a shape cannot say
 and keeps what `finish` needs); then the reply takes one end line. `finish`
 assembles the response body, also for a reply cut short: joined, or
-gzip-compressed as the steps came (body.py) where the client takes gzip.
+compressed as the steps came (body.py) where the client takes an encoding.
 """
 
 import json
 
-from .body import GzipStream, joined
+from .body import CompressedStream, joined
 from .outcome import stopped
 from .record import encode, record_head, record_parts
 from .speedups import step_shape
@@ -46,11 +46,12 @@ class StepsReply:
         self._head = head  # the body's bytes before its first step
         self._steps = []  # each step's JSON bytes, as the child sent them
         self._tail = None
-        self._gzip = None
+        self._compressed = None
 
-    def compress_as_it_comes(self):
-        """Make `finish` return the body gzip-compressed, most of it while the child still traces."""
-        self._gzip = GzipStream(self._head)
+    def compress_as_it_comes(self, new_compressor):
+        """Make `finish` return the body compressed by a compressor of `new_compressor`
+        (body.CompressedStream), most of it while the child still traces."""
+        self._compressed = CompressedStream(self._head, new_compressor)
 
     def add_steps(self, texts, collected):
         """Steps whose lines are whole JSON of step_shape, and their collected members
@@ -58,14 +59,14 @@ class StepsReply:
         if not self._take(collected):
             return "invalid"
         self._steps += texts
-        if self._gzip is not None:
-            self._gzip.feed(self._steps)
+        if self._compressed is not None:
+            self._compressed.feed(self._steps)
         return None
 
     def finish(self, ending):
         """The response body: how the reading of the reply ended is `ending` (sandbox._read_reply)."""
         parts = self._parts(ending)
-        return joined(*parts) if self._gzip is None else self._gzip.finish(*parts)
+        return joined(*parts) if self._compressed is None else self._compressed.finish(*parts)
 
     def add(self, line):
         """Any other line: "end" for a valid end line, else "invalid"."""

@@ -172,9 +172,10 @@ class Sandbox:
 
     # -- one run
 
-    def run(self, source, input_text, steps, encoding="full", format="record", options=None, gzip=False):
-        """The response body for one program, traced in its own child; with `gzip`, gzip-compressed
-        (as the steps come, while the child still traces)."""
+    def run(self, source, input_text, steps, encoding="full", format="record", options=None, compressor=None):
+        """The response body for one program, traced in its own child; with `compressor` (() -> a
+        compressor: body.gzip_compressor, content_encoding.COMPRESSORS), compressed by one (as the
+        steps come, while the child still traces)."""
         # imported on the first run, not with this module: main.py spawns the fork
         # server once this module is imported, and the formats' imports took 21 ms of it
         from .formats import FORMATS
@@ -187,8 +188,8 @@ class Sandbox:
             # child ever started on it, so it is handed over once more.
             for _ in range(2):
                 reply = FORMATS[format].reply(limits, source, encoding, options)
-                if gzip:
-                    reply.compress_as_it_comes()
+                if compressor is not None:
+                    reply.compress_as_it_comes(compressor)
                 # from here, not from the request's arrival: time spent waiting for a
                 # slot is not the program's
                 deadline = time.monotonic() + limits.time_seconds + _GRACE_SECONDS
