@@ -9,8 +9,9 @@ seed's in a copy). For the bench programs at
 services taking turns, and one client's back to back, as a grader sends them:
 a burst after a rest, and the tail of a longer run, once a burst has used up
 what a service prepares ahead; each of these two the median of three runs,
-the services alternating), requests per second with 8 concurrent clients, bytes as identity and as
-gzip; then cold start, process start to the first trace answered; then the
+the services alternating), the same taking turns as a browser asks (its
+Accept-Encoding: this service answers in zstd, the seed as always), requests
+per second with 8 concurrent clients, bytes as identity and as gzip; then cold start, process start to the first trace answered; then the
 latency of requests that come after a quiet spell (as a classroom's do, one
 now and then), by its length; then the
 CPU of one client's requests past the spares, process by process
@@ -66,6 +67,9 @@ GAPS_SECONDS = (0.005, 0.03, 0.15)
 GAP_REQUESTS, GAP_ROUNDS = 10, 2
 GAP_PROGRAMS = ["generators", "tiny (4 lines)"]
 CLIENTS, LOAD_SECONDS = 8, 4.0
+# What Chrome and Firefox send: this service answers in zstd, the seed (which compresses
+# nothing) as it answers every request.
+BROWSER_ACCEPT_ENCODING = "gzip, deflate, br, zstd"
 # Cold starts of each service, taking turns: their median (process start to first
 # answer varies by a third from one to the next on a 2-core machine).
 COLD_STARTS = 11
@@ -124,13 +128,13 @@ def post(port, body, accept_encoding=None, connection=None):
             connection.close()
 
 
-def latencies(ports, body, count=SEQUENTIAL, skip=0, gap=0.0):
+def latencies(ports, body, count=SEQUENTIAL, skip=0, gap=0.0, accept_encoding=None):
     """Median seconds per sequential request (past the first `skip`), for each port, the
     ports taking turns (so that a change in the machine's speed during the run falls on
     all of them alike), after a rest; each request sent `gap` seconds after the answer
-    to the one before."""
+    to the one before, with `accept_encoding` where given."""
     for port in ports:
-        post(port, body)  # warm
+        post(port, body, accept_encoding)  # warm
     time.sleep(REST_SECONDS)
     times = [[] for _ in ports]
     for _ in range(count):
@@ -138,7 +142,7 @@ def latencies(ports, body, count=SEQUENTIAL, skip=0, gap=0.0):
             if gap:
                 time.sleep(gap)
             started = time.perf_counter()
-            status, _ = post(port, body)
+            status, _ = post(port, body, accept_encoding)
             own.append(time.perf_counter() - started)
             assert status == 200, status
     return [statistics.median(own[skip:]) for own in times]
@@ -196,13 +200,16 @@ def measure(folders):
             seconds = latencies(ports, body)
             bursts = back_to_back(ports, body)
             long_runs = back_to_back(ports, body, SUSTAINED, SUSTAINED_FROM)
-            for folder, port, median, burst, long_run in zip(folders, ports, seconds, bursts, long_runs):
+            as_browsers_ask = latencies(ports, body, accept_encoding=BROWSER_ACCEPT_ENCODING)
+            for folder, port, median, burst, long_run, browser in zip(folders, ports, seconds, bursts, long_runs,
+                                                                      as_browsers_ask):
                 _, identity = post(port, body)
                 _, compressed = post(port, body, "gzip")
                 if compressed[:2] == b"\x1f\x8b":
                     assert gzip.decompress(compressed) == identity
                 results[folder]["programs"][name] = {
                     "ms": median * 1000, "back_to_back_ms": burst * 1000, "sustained_ms": long_run * 1000,
+                    "browser_ms": browser * 1000,
                     "requests_per_second": requests_per_second(port, body),
                     "bytes": len(identity), "bytes_gzip": len(compressed), "steps": _steps_in(identity)}
     cold = {folder: [] for folder in folders}
@@ -334,6 +341,14 @@ def compare(scratch):
                      f"{theirs['back_to_back_ms'] / row['back_to_back_ms']:>6.2f}"
                      f"{theirs['sustained_ms'] / row['sustained_ms']:>7.2f}"
                      f"{row['requests_per_second'] / theirs['requests_per_second']:>8.2f}")
+        print(line)
+    print(f"as a browser asks (Accept-Encoding: {BROWSER_ACCEPT_ENCODING}), median of {SEQUENTIAL} sequential "
+          f"requests taking turns: ms" + (" (the seed answers as to any request)" if seed else ""))
+    for name, row in ours["programs"].items():
+        line = f"{name:<16}{row['browser_ms']:>7.1f}"
+        if seed:
+            theirs = seed["programs"][name]["browser_ms"]
+            line += f"  seed {theirs:>7.1f}  x faster {theirs / row['browser_ms']:>6.2f}"
         print(line)
     for name, (theirs, mine) in (fewer_steps(ours, seed) if seed else {}).items():
         print(f"  {name}: the seed's record has {theirs} steps, this service's {mine}: not the same trace")

@@ -60,7 +60,8 @@ def test_requests_after_quiet_spells_come_each_that_long_after_the_last_answer(m
 
     clock = Clock()
 
-    def post(port, body):
+    def post(port, body, accept_encoding=None):
+        assert accept_encoding is None  # as identity
         events.append(("post", port))
         clock.now += port / 1000  # each port answers in its own time: port 7 in 7 ms
         return 200, b"{}"
