@@ -11,10 +11,11 @@ a burst after a rest, and the tail of a longer run, once a burst has used up
 what a service prepares ahead; each of these two the median of three runs,
 the services alternating), the same taking turns as a browser asks (its
 Accept-Encoding: this service answers in zstd, the seed as always), requests
-per second with 8 concurrent clients, bytes as identity and as gzip; then cold start, process start to the first trace answered; then the
-latency of requests that come after a quiet spell (as a classroom's do, one
-now and then), by its length; then the
-CPU of one client's requests past the spares, process by process
+per second with 8 concurrent clients, bytes as identity and as gzip; then
+cold start, process start to the first trace answered; then the latency of
+requests that come after a quiet spell (as a classroom's do, one now and
+then), by its length; then the CPU of one client's requests past the
+spares, process by process
 (bench/cpu_split.py); then, for this service alone, the latency and bytes in
 each encoding a browser takes.
 `make bench` prints the table and writes build/bench-end-to-end.json.
