@@ -8,15 +8,14 @@ import socket
 import subprocess
 import sys
 
-import brotli
 import flask
 import pytest
-import zstandard
 
 import main
 import tracer
 from tracer import landlock, speedups
 from tests.conftest import RECORD, REQUEST, check_error, check_record, processes
+from tests.decoders import DECODERS
 from tests.security.test_hostile_programs import ESCAPE
 
 app = flask.Flask(__name__)
@@ -281,9 +280,6 @@ def test_importing_the_service_does_not_import_the_engine():
     assert result.stdout.split() == ["False", "True"]
 
 
-# (a trace's zstd frame, compressed as its steps came, does not say its size first: zstandard.decompress needs it)
-DECODERS = {"gzip": gzip.decompress, "br": brotli.decompress,
-            "zstd": lambda data: zstandard.ZstdDecompressor().decompressobj().decompress(data)}
 
 
 @pytest.mark.parametrize("encoding", sorted(DECODERS))
@@ -327,6 +323,13 @@ def test_no_compression_unless_accepted_or_worth_it(client):
     small_error = client.post("/", data="[]", content_type="application/json", headers={"Accept-Encoding": "gzip"})
     assert "Content-Encoding" not in small_error.headers and "Accept-Encoding" in small_error.headers["Vary"]
     check_error(small_error.get_json())
+    # a trace's body is compressed as its steps come, before its size is known: even a small one
+    for encoding in DECODERS:
+        small_trace = client.post("/", data=json.dumps({"source": "x = 1\n"}), content_type="application/json",
+                                  headers={"Accept-Encoding": encoding})
+        assert small_trace.headers["Content-Encoding"] == encoding
+        assert len(DECODERS[encoding](small_trace.get_data())) < 1024
+        check_record(json.loads(DECODERS[encoding](small_trace.get_data())))
     page = client.get("/", headers={"Accept-Encoding": "gzip"})
     assert page.headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(page.get_data()) == main.VIEWER_PAGE

@@ -1,7 +1,6 @@
 """A trace's response body (a head, steps joined by commas, and a tail), joined whole or
-compressed while the steps still come from the child (in gzip here, in zstd and brotli
-by content_encoding.py's compressors: the fork server and its children never load
-their libraries).
+compressed while the steps still come from the child (by content_encoding.py's
+compressors: the fork server and its children never load their libraries).
 
 Every format's body has that shape (record.record_parts, willow.trace_parts,
 pythontutor.trace_parts). Gzip costs about 3 ms for a 1000-step record
@@ -15,10 +14,6 @@ they do not, the body is compressed again whole.
 """
 
 import operator
-import zlib
-
-GZIP_LEVEL = 6
-_GZIP_WINDOW = 16 + zlib.MAX_WBITS  # zlib's gzip container: header (mtime 0), deflate, crc32, size
 
 
 def joined(head, steps, tail):
@@ -31,11 +26,6 @@ def joined(head, steps, tail):
     return b"".join(parts)
 
 
-def gzip_compressor():
-    """A zlib compressor of gzip's container (header with mtime 0, deflate, crc32, size)."""
-    return zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, _GZIP_WINDOW)
-
-
 def compressed_whole(data, new_compressor):
     """`data` compressed by one compressor of `new_compressor` (see CompressedStream)."""
     compressor = new_compressor()
@@ -45,7 +35,7 @@ def compressed_whole(data, new_compressor):
 class CompressedStream:
     """The body of `head`, steps and a tail, compressed as the steps come (`feed`) by a
     compressor of `new_compressor` (with zlib's `compress(data)` and `flush()`, which ends
-    the stream: gzip_compressor, or content_encoding's)."""
+    the stream: content_encoding.COMPRESSORS)."""
 
     def __init__(self, head, new_compressor):
         self._head = head

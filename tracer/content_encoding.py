@@ -13,15 +13,18 @@ join and compression of the whole record no longer after the child's end.
 """
 
 import threading
+import zlib
 
 import brotli
 import zstandard
 
-from .body import compressed_whole, gzip_compressor
+from .body import compressed_whole
 
 ENCODINGS = ("zstd", "br", "gzip")  # the client's choice first; among equals, the fastest
 _ZSTD_LEVEL = 3
 _BROTLI_QUALITY = 3
+_GZIP_LEVEL = 6
+_GZIP_WINDOW = 16 + zlib.MAX_WBITS  # zlib's gzip container: header (mtime 0), deflate, crc32, size
 
 
 _zstd = threading.local()
@@ -54,8 +57,12 @@ class _BrotliCompressor:
         return self._compressor.finish()
 
 
+def _gzip_compressor():
+    return zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, _GZIP_WINDOW)
+
+
 # encoding -> () -> a new compressor, with zlib's compress(data) and flush()
-COMPRESSORS = {"zstd": _zstd_compressor, "br": _BrotliCompressor, "gzip": gzip_compressor}
+COMPRESSORS = {"zstd": _zstd_compressor, "br": _BrotliCompressor, "gzip": _gzip_compressor}
 
 
 def compressed(data, encoding):

@@ -174,7 +174,7 @@ class Sandbox:
 
     def run(self, source, input_text, steps, encoding="full", format="record", options=None, compressor=None):
         """The response body for one program, traced in its own child; with `compressor` (() -> a
-        compressor: body.gzip_compressor, content_encoding.COMPRESSORS), compressed by one (as the
+        compressor: content_encoding.COMPRESSORS), compressed by one (as the
         steps come, while the child still traces)."""
         # imported on the first run, not with this module: main.py spawns the fork
         # server once this module is imported, and the formats' imports took 21 ms of it
