@@ -213,6 +213,76 @@ MUTATING_PROGRAMS = {
             counts.update({"z": round_number})
             counts.setdefault("y", []).append(round_number)
     """,
+    # a changed exact list is written again in C (heap.c's encode_changed_list): past the
+    # items cap, holding references, itself, items only Python writes (a long str, a big
+    # int, a float), shared, shrinking and growing, and a finalizer that changes the list
+    # while its items are written
+    "lists_written_again": """
+        class Item:
+            def __init__(self, n):
+                self.n = n
+        class Shrinks:
+            def __del__(self):
+                if shared:
+                    shared.pop()
+        long = [0] * 150
+        shared = [Item(0), 2 ** 70, "x" * 1200, 1.5, 2.0]
+        alias = [shared, shared]
+        mixed = [None, True, 3, -4]
+        for i in range(40):
+            long[i] = i
+            long.append(i)
+            shared.append(Item(i))
+            if len(shared) > 8:
+                del shared[1]
+            mixed.insert(0, [i])
+            mixed.append(mixed)
+            mixed.pop()
+            alias[i % 2] = [Shrinks()] if i % 5 == 0 else shared
+            del long[-1]
+    """,
+    # a class's cached text is held against the class in place (unchanged.c's same_class):
+    # its attributes set, replaced and deleted, its name and bases changed, a metaclass of
+    # the program's (renamed too), an Enum, and a set and a deque (a static type's name)
+    "classes_changed": """
+        import collections
+        import enum
+        class Meta(type):
+            pass
+        class Base:
+            pass
+        class Other:
+            pass
+        class Counter(Base, metaclass=Meta):
+            count = 0
+            def bump(self):
+                type(self).count += 1
+        class Color(enum.Enum):
+            RED = 1
+            GREEN = 2
+        seen = set()
+        recent = collections.deque(maxlen=3)
+        counter = Counter()
+        for i in range(30):
+            counter.bump()
+            seen.add(i % 4)
+            recent.append(i)
+            if i == 5:
+                Counter.label = "five"
+            if i == 8:
+                Counter.label = "eight"
+            if i == 11:
+                del Counter.label
+            if i == 14:
+                Counter.__name__ = "Tally"
+            if i == 17:
+                Counter.__bases__ = (Other,)
+            if i == 20:
+                Meta.__name__ = "Kind"
+            if i == 23:
+                Counter.bump = lambda self: None
+            color = Color.GREEN if i % 2 else Color.RED
+    """,
     # what the tracer lets go of (snapshot.HeapEncoder.release), and when finalizers run
     "objects_dropped_and_finalized": """
         class Node:
@@ -487,9 +557,21 @@ def test_same_objects_never_calls_eq():
 
         __hash__ = object.__hash__
 
+    class Text(str):
+        def __eq__(self, other):
+            calls.append(other)
+            return True
+
+        __hash__ = str.__hash__
+
     assert not speedups.same_objects((Loud(),), (Loud(),))
     assert not speedups.same_items((list, 1, Loud()), 2, [Loud()], 1)
     assert speedups.same_objects((10**20,), (10**20 + 0,))
+    # an exact str by its value (a static type's name is a new one each time it is read),
+    # a subclass's instance (a heap object) by identity
+    assert speedups.same_objects((type.__name__,), ("".join(["ty", "pe"]),))
+    assert not speedups.same_objects((Text("a"),), (Text("a"),))
+    assert not speedups.same_items((list, 1, "a"), 2, [Text("a")], 1)
     assert calls == []
 
 

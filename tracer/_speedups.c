@@ -10,9 +10,9 @@
  * that means building a tuple of keys and values and comparing it item by
  * item; here a dict answers with its version tag (CPython bumps it on every
  * change to the dict) and a list is compared in place (settle_heap,
- * frames_text). What did change is written again: namespaces, scalars and
- * references here (EncoderCore), the program's objects by Python
- * (HeapEncoder). Each step's bytes are written in one pass into the
+ * frames_text). What did change is written again: namespaces, scalars,
+ * references and exact lists here (EncoderCore), the program's other objects
+ * by Python (HeapEncoder). Each step's bytes are written in one pass into the
  * record's one buffer (full_step, delta_step, RecordBuffer). Nothing here
  * calls the program's code. tracer/speedups.py falls back to the same work
  * in Python where this is not built; tests/test_speedups.py holds both to

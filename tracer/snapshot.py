@@ -435,7 +435,9 @@ class HeapEncoder(_Core):
         takes every object whose text holds and hands back the others, which
         this loop checks again and encodes; without it, the cases that keep
         their text are inlined here (an exact list, a function, what never
-        changes).
+        changes). The C snapshot (EncoderCore.snapshot) also writes a changed
+        exact list itself, as this loop does (heap.c's encode_changed_list),
+        and calls this loop for the first object it cannot.
         """
         pending = self._pending
         heap = self._heap

@@ -35,7 +35,6 @@ below stand in. Both give the same record, byte for byte
 """
 
 import json
-import operator
 import os
 import time
 
@@ -218,14 +217,18 @@ except ImportError:
     def dict_version(d):
         return None
 
+    def _same(first, second):
+        """The same object, or two exact ints or exact strs of one value (their text is the same)."""
+        return first is second or (type(first) is type(second) and type(first) in (int, str) and first == second)
+
     def same_items(fingerprint, start, items, count):
-        """Whether items[:count] are the very objects of fingerprint[start:], which ends there."""
+        """Whether items[:count] are the objects of fingerprint[start:] (see _same), which ends there."""
         return (len(fingerprint) == start + count and len(items) >= count
-                and all(map(operator.is_, fingerprint[start:], items[:count])))
+                and all(map(_same, fingerprint[start:], items[:count])))
 
     def same_objects(first, second):
-        """Whether two tuples hold the very same objects, in order."""
-        return len(first) == len(second) and all(map(operator.is_, first, second))
+        """Whether two tuples hold the same objects (see _same), in order."""
+        return len(first) == len(second) and all(map(_same, first, second))
 
     def step_lines(buffer, offset, opener, shape):
         """(offset after the step lines taken, their steps' JSON bytes, their collected members)."""

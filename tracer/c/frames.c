@@ -609,7 +609,22 @@ snapshot_of(EncoderObject *e, PyObject *const *args, PyObject *value_returned)
     Py_INCREF(cache);
     Py_INCREF(immutable);
     Py_INCREF(by_version);
-    PyObject *pair = settle(pending, heap, cache, e->items_cap, immutable, by_version);
+    PyObject *pair;
+    for (;;) {  /* what settle hands back: an exact list written again here, anything else by Python */
+        pair = settle(pending, heap, cache, e->items_cap, immutable, by_version);
+        if (pair == NULL || pair == Py_None) {
+            break;
+        }
+        int written = encode_changed_list(e, pair, heap, cache);
+        if (written == 0) {
+            break;
+        }
+        Py_DECREF(pair);
+        if (written < 0) {
+            pair = NULL;
+            break;
+        }
+    }
     Py_DECREF(cache);
     Py_DECREF(immutable);
     Py_DECREF(by_version);

@@ -36,8 +36,12 @@ dict_version(PyObject *module, PyObject *d)
     Py_RETURN_NONE;
 }
 
-/* The same object, or two exact ints of the same value (whose JSON text is
- * the same): comparing those runs no program code. */
+/* The same object, or two exact ints or exact strs of the same value (whose
+ * JSON text is the same): comparing those runs no program code. (A static
+ * type's name is a new str each time it is read: `type`'s, in every class's
+ * fingerprint, and `set`'s or `deque`'s in theirs: compared by identity, every
+ * class was written again at every step, and a 1000-step BST trace took 23.4 ms
+ * in process, against 11.6 with names compared by value.) */
 static int
 same_object(PyObject *a, PyObject *b)
 {
@@ -46,6 +50,9 @@ same_object(PyObject *a, PyObject *b)
     }
     if (PyLong_CheckExact(a) && PyLong_CheckExact(b)) {
         return PyObject_RichCompareBool(a, b, Py_EQ) == 1;
+    }
+    if (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b)) {
+        return PyUnicode_Compare(a, b) == 0;
     }
     return 0;
 }
@@ -100,6 +107,63 @@ same_objects(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_TRUE;
 }
 
+/* Whether `text` is the name that type.__name__ gives `type` (a heap type's
+ * own str; a static type's, a new str each time, from its tp_name). */
+static int
+same_type_name(PyObject *text, PyTypeObject *type)
+{
+    if (!PyUnicode_CheckExact(text)) {
+        return 0;
+    }
+    if (PyType_HasFeature(type, Py_TPFLAGS_HEAPTYPE)) {
+        return same_object(text, ((PyHeapTypeObject *)type)->ht_name);
+    }
+    const char *name = strrchr(type->tp_name, '.');
+    name = name != NULL ? name + 1 : type->tp_name;
+    Py_ssize_t length;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(text, &length);
+    if (utf8 == NULL) {
+        PyErr_Clear();  /* a lone surrogate: no type's name */
+        return 0;
+    }
+    return (size_t)length == strlen(name) && memcmp(utf8, name, (size_t)length) == 0;
+}
+
+/* A program class's fingerprint, (metaclass, its name, the class's name,
+ * *bases, *the items of its dict), as HeapEncoder._fingerprint makes it, held
+ * against the class as it is now: read in place, where Python copies the
+ * class's dict to build a new one at every step (a 1000-step BST trace, two
+ * classes: 11.6 ms in process so, 5.4 with this). */
+static int
+same_class(PyObject *fingerprint, PyTypeObject *type)
+{
+    PyObject *bases = type->tp_bases, *namespace = type->tp_dict;
+    if (bases == NULL || !PyTuple_CheckExact(bases) || namespace == NULL || !PyDict_CheckExact(namespace)) {
+        return 0;
+    }
+    Py_ssize_t base_count = PyTuple_GET_SIZE(bases);
+    if (PyTuple_GET_SIZE(fingerprint) != 3 + base_count + 2 * PyDict_GET_SIZE(namespace)
+            || !same_type_name(PyTuple_GET_ITEM(fingerprint, 1), Py_TYPE(type))
+            || !same_type_name(PyTuple_GET_ITEM(fingerprint, 2), type)) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < base_count; i++) {
+        if (!same_object(PyTuple_GET_ITEM(fingerprint, 3 + i), PyTuple_GET_ITEM(bases, i))) {
+            return 0;
+        }
+    }
+    Py_ssize_t position = 0, at = 3 + base_count;
+    PyObject *key, *value;
+    while (PyDict_Next(namespace, &position, &key, &value)) {
+        if (!same_object(PyTuple_GET_ITEM(fingerprint, at), key)
+                || !same_object(PyTuple_GET_ITEM(fingerprint, at + 1), value)) {
+            return 0;
+        }
+        at += 2;
+    }
+    return 1;
+}
+
 /* 1 when `obj`'s cached fingerprint says its text is unchanged, 0 when this
  * cannot tell (the caller checks in Python), -1 on error. Only fingerprints
  * whose shape HeapEncoder._fingerprint gives these types are recognized. */
@@ -151,6 +215,9 @@ unchanged(PyObject *fingerprint, PyObject *obj, Py_ssize_t cap, PyObject *immuta
         PyObject *kwdefaults = function->func_kwdefaults ? function->func_kwdefaults : Py_None;
         return size == 5 && second == function->func_name && PyTuple_GET_ITEM(fingerprint, 2) == function->func_code
             && PyTuple_GET_ITEM(fingerprint, 3) == defaults && PyTuple_GET_ITEM(fingerprint, 4) == kwdefaults;
+    }
+    if (PyType_Check(obj) && PyType_HasFeature((PyTypeObject *)obj, Py_TPFLAGS_HEAPTYPE)) {
+        return same_class(fingerprint, (PyTypeObject *)obj);
     }
 #ifdef HAVE_VERSION_TAG
     /* an instance of a program class with no slots: (class, name, by_version, __dict__, its version) */
