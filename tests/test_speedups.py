@@ -241,6 +241,34 @@ MUTATING_PROGRAMS = {
             alias[i % 2] = [Shrinks()] if i % 5 == 0 else shared
             del long[-1]
     """,
+    # an exact dict is settled in C (heap.c's settle_dict): keys that are not strs, values
+    # that are references or only Python writes (a long str, a big int), past the items
+    # cap, holding itself, unchanged for many steps (where there is no version tag, its
+    # fingerprint decides), its order changed at the same length, and shrunk by a finalizer
+    "dicts_settled": """
+        class Item:
+            pass
+        class Shrinks:
+            def __del__(self):
+                if grid:
+                    grid.popitem()
+        big = {n: n * n for n in range(130)}
+        grid = {(0, 0): Item(), 1: 2 ** 70, "long": "y" * 1500, None: [1, 2]}
+        grid["self"] = grid
+        still = {"a": 1, "b": [2]}
+        for i in range(40):
+            big[i] = -i
+            if i % 3 == 0:
+                value = grid.pop(1, 0)
+                grid[1] = value
+            if i % 7 == 0:
+                grid["trap"] = Shrinks()
+                del grid["trap"]
+            grid[(i, i)] = i
+            if len(grid) > 12:
+                grid.pop((i - 6, i - 6), None)
+            total = len(still) + i
+    """,
     # a class's cached text is held against the class in place (unchanged.c's same_class):
     # its attributes set, replaced and deleted, its name and bases changed, a metaclass of
     # the program's (renamed too), an Enum, and a set and a deque (a static type's name)

@@ -37,7 +37,8 @@
 
 /* interned at import */
 static PyObject *text_true, *text_false, *text_null, *text_comma, *text_qualname, *text_open_brace,
-    *text_close_brace, *text_frame_id, *text_frame_name, *text_frame_line, *text_frame_locals, *text_return_member;
+    *text_close_brace, *text_frame_id, *text_frame_name, *text_frame_line, *text_frame_locals, *text_return_member,
+    *text_entry_first, *text_entry_next, *text_entry_close;
 
 /* the parts, by job, in the order each needs the ones before it */
 #include "c/unchanged.c"
@@ -85,8 +86,12 @@ PyInit__speedups(void)
     text_frame_line = PyUnicode_InternFromString(",\"line\":");
     text_frame_locals = PyUnicode_InternFromString(",\"locals\":");
     text_return_member = PyUnicode_InternFromString(",\"return\":");
+    text_entry_first = PyUnicode_InternFromString("[");
+    text_entry_next = PyUnicode_InternFromString(",[");
+    text_entry_close = PyUnicode_InternFromString("]");
     if (text_open_brace == NULL || text_close_brace == NULL || text_frame_id == NULL || text_frame_name == NULL
-            || text_frame_line == NULL || text_frame_locals == NULL || text_return_member == NULL) {
+            || text_frame_line == NULL || text_frame_locals == NULL || text_return_member == NULL
+            || text_entry_first == NULL || text_entry_next == NULL || text_entry_close == NULL) {
         return NULL;
     }
     text_other_text = PyUnicode_InternFromString("_other_text");

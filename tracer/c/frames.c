@@ -142,29 +142,6 @@ static PyTypeObject ActivationType = {
     .tp_members = activation_members,
 };
 
-/* HeapEncoder.refer_again: each (heap id, object) pair not yet in `heap`
- * gets a placeholder there and goes on `pending`. */
-static int
-refer_again(PyObject *referred, PyObject *heap, PyObject *pending)
-{
-    if (!PyList_CheckExact(referred)) {
-        return 0;
-    }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(referred); i++) {
-        PyObject *pair = PyList_GET_ITEM(referred, i);
-        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
-            continue;
-        }
-        Py_INCREF(pair);
-        int failed = place(heap, pending, pair) < 0;
-        Py_DECREF(pair);
-        if (failed) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* Keep `line` as the frame's line at offset `lasti` (see line_lasti). */
 static void
 keep_line(ActivationObject *activation, int lasti, int line)
@@ -610,12 +587,15 @@ snapshot_of(EncoderObject *e, PyObject *const *args, PyObject *value_returned)
     Py_INCREF(immutable);
     Py_INCREF(by_version);
     PyObject *pair;
-    for (;;) {  /* what settle hands back: an exact list written again here, anything else by Python */
+    for (;;) {  /* what settle hands back: an exact list or dict settled here, anything else by Python */
         pair = settle(pending, heap, cache, e->items_cap, immutable, by_version);
         if (pair == NULL || pair == Py_None) {
             break;
         }
         int written = encode_changed_list(e, pair, heap, cache);
+        if (written == 0) {
+            written = settle_dict(e, pair, heap, cache, pending);
+        }
         if (written == 0) {
             break;
         }

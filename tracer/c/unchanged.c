@@ -245,6 +245,29 @@ place(PyObject *heap, PyObject *pending, PyObject *pair)
     return PyDict_GET_SIZE(heap) > before ? PyList_Append(pending, pair) : 0;
 }
 
+/* HeapEncoder.refer_again: each (heap id, object) pair not yet in `heap`
+ * gets a placeholder there and goes on `pending`. */
+static int
+refer_again(PyObject *referred, PyObject *heap, PyObject *pending)
+{
+    if (!PyList_CheckExact(referred)) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(referred); i++) {
+        PyObject *pair = PyList_GET_ITEM(referred, i);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            continue;
+        }
+        Py_INCREF(pair);
+        int failed = place(heap, pending, pair) < 0;
+        Py_DECREF(pair);
+        if (failed) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* settle_heap(pending, heap, cache, cap, immutable, by_version) -> (heap id, object) or None
  *
  * HeapEncoder.heap's loop for the objects whose cached text still holds:
