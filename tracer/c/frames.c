@@ -592,10 +592,7 @@ snapshot_of(EncoderObject *e, PyObject *const *args, PyObject *value_returned)
         if (pair == NULL || pair == Py_None) {
             break;
         }
-        int written = encode_changed_list(e, pair, heap, cache);
-        if (written == 0) {
-            written = settle_dict(e, pair, heap, cache, pending);
-        }
+        int written = settle_here(e, pair, heap, cache, pending);
         if (written == 0) {
             break;
         }

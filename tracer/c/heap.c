@@ -277,33 +277,20 @@ items_text(EncoderObject *e, PyObject *const *args, Py_ssize_t nargs)
     return list_items_text(e, args[0], count);
 }
 
-/* HeapEncoder.heap's loop for an exact list that settle handed back (its text
- * no longer holds, or it has none yet), done here and not in Python (bubble
- * sort's list changes at a step in four: a 1000-step trace took 3.03 ms in
- * process with it written in Python, 2.43 here). Its fingerprint (list, len,
+/* settle_here's exact list, whose text no longer holds or has none yet
+ * (`entry`, its cache entry, or NULL), written again (bubble sort's list
+ * changes at a step in four: a 1000-step trace took 3.03 ms in process with
+ * it written in Python, 2.43 here). Its fingerprint (list, len,
  * *items[:cap]) and its text are HeapEncoder._fingerprint's and _list_text's,
  * made in that order; the text goes in `heap` and the cache, and what its
- * items refer to on `pending` (as they are written, by encoder_reference). 1
- * when done; 0 when Python must (not an exact list, or a cache entry of a
- * shape this does not know, which Python's loop checks itself), with nothing
- * changed; -1 on error. */
+ * items refer to on `pending` (as they are written, by encoder_reference). */
 static int
-encode_changed_list(EncoderObject *e, PyObject *pair, PyObject *heap, PyObject *cache)
+settle_list(EncoderObject *e, PyObject *heap_id, PyObject *list, PyObject *entry, PyObject *heap, PyObject *cache)
 {
-    if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyLong_CheckExact(PyTuple_GET_ITEM(pair, 0))
-            || !PyList_CheckExact(PyTuple_GET_ITEM(pair, 1))) {
-        return 0;
-    }
-    PyObject *heap_id = PyTuple_GET_ITEM(pair, 0), *list = PyTuple_GET_ITEM(pair, 1);
-    PyObject *entry = PyDict_GetItemWithError(cache, heap_id);  /* an int key: no program code */
-    if (entry == NULL && PyErr_Occurred()) {
-        return -1;
-    }
     if (entry != NULL) {
         /* only a list's own fingerprint that settle found changed: Python's loop finds it so too */
-        PyObject *fingerprint = PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 3
-            ? PyTuple_GET_ITEM(entry, 0) : NULL;
-        if (fingerprint == NULL || !PyTuple_CheckExact(fingerprint) || PyTuple_GET_SIZE(fingerprint) < 2
+        PyObject *fingerprint = PyTuple_GET_ITEM(entry, 0);
+        if (!PyTuple_CheckExact(fingerprint) || PyTuple_GET_SIZE(fingerprint) < 2
                 || PyTuple_GET_ITEM(fingerprint, 0) != (PyObject *)&PyList_Type
                 || !PyLong_CheckExact(PyTuple_GET_ITEM(fingerprint, 1))) {
             return 0;
@@ -462,31 +449,17 @@ keyed_dict_text(EncoderObject *e, PyObject *heap_id, PyObject *d)
     return text;
 }
 
-/* HeapEncoder.heap's loop for an exact dict that settle handed back, done here
- * and not in Python (a word count's dict changes at most steps: a 1000-step
- * trace took 7.94 ms in process so, 6.05 here): its fingerprint made as
+/* settle_here's exact dict (`entry`, its cache entry, or NULL; a word
+ * count's dict changes at most steps: a 1000-step trace took 7.94 ms in
+ * process with it settled in Python, 6.05 here): its fingerprint made as
  * HeapEncoder._fingerprint makes it; where the cached one is the same (where
  * the interpreter keeps no version tag, settle cannot tell), its text again,
  * and what it refers to on `pending` (refer_again); else its text written
- * again (keyed_dict_text) and cached. 1 when done; 0 when Python must (not an
- * exact dict, or a cache entry of a shape this does not know), with nothing
- * changed; -1 on error. */
+ * again (keyed_dict_text) and cached. */
 static int
-settle_dict(EncoderObject *e, PyObject *pair, PyObject *heap, PyObject *cache, PyObject *pending)
+settle_dict(EncoderObject *e, PyObject *heap_id, PyObject *d, PyObject *entry, PyObject *heap, PyObject *cache,
+            PyObject *pending)
 {
-    if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyLong_CheckExact(PyTuple_GET_ITEM(pair, 0))
-            || !PyDict_CheckExact(PyTuple_GET_ITEM(pair, 1))) {
-        return 0;
-    }
-    PyObject *heap_id = PyTuple_GET_ITEM(pair, 0), *d = PyTuple_GET_ITEM(pair, 1);
-    PyObject *entry = PyDict_GetItemWithError(cache, heap_id);  /* an int key: no program code */
-    if (entry == NULL && PyErr_Occurred()) {
-        return -1;
-    }
-    if (entry != NULL && (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3
-                          || !PyList_CheckExact(PyTuple_GET_ITEM(entry, 2)))) {
-        return 0;
-    }
     /* held: writing the items may run Python (an item's _other_text), and a
      * collection there the program's finalizers */
     Py_INCREF(d);
@@ -530,6 +503,33 @@ done:
     Py_DECREF(heap_id);
     Py_DECREF(d);
     return result;
+}
+
+/* HeapEncoder.heap's loop, here and not in Python, for a pair settle handed
+ * back (its cached text does not hold, or it has none) whose object is an
+ * exact list or dict (settle_list, settle_dict). 1 when done; 0 when Python
+ * must (any other object, or a cache entry of a shape this does not know,
+ * which Python's loop checks itself), with nothing changed; -1 on error. */
+static int
+settle_here(EncoderObject *e, PyObject *pair, PyObject *heap, PyObject *cache, PyObject *pending)
+{
+    if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyLong_CheckExact(PyTuple_GET_ITEM(pair, 0))) {
+        return 0;
+    }
+    PyObject *heap_id = PyTuple_GET_ITEM(pair, 0), *obj = PyTuple_GET_ITEM(pair, 1);
+    if (!PyList_CheckExact(obj) && !PyDict_CheckExact(obj)) {
+        return 0;
+    }
+    PyObject *entry = PyDict_GetItemWithError(cache, heap_id);  /* an int key: no program code */
+    if (entry == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    if (entry != NULL && (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3
+                          || !PyList_CheckExact(PyTuple_GET_ITEM(entry, 2)))) {
+        return 0;
+    }
+    return PyList_CheckExact(obj) ? settle_list(e, heap_id, obj, entry, heap, cache)
+                                  : settle_dict(e, heap_id, obj, entry, heap, cache, pending);
 }
 
 /* The text of the namespace `names` (an exact dict): `{"name":value,...}`
