@@ -269,6 +269,50 @@ MUTATING_PROGRAMS = {
                 grid.pop((i - 6, i - 6), None)
             total = len(still) + i
     """,
+    # an instance of a program class written again in C from its __dict__ (heap.c's
+    # settle_instance): attributes set and deleted, a dunder in its dict, more attributes
+    # than the items cap (those past it still referred to), a key that is not a str, its
+    # __dict__ replaced, its class renamed or moved to another module, a subclass of a
+    # builtin, and values that are references or only Python writes
+    "instances_written_again": """
+        class Leaf:
+            def __init__(self, n):
+                self.n = n
+        class Node(Leaf):
+            pass
+        class Row(list):
+            pass
+        class Moved:
+            pass
+        wide = Leaf(0)
+        node = Node(1)
+        row = Row([1])
+        moved = Moved()
+        for i in range(30):
+            node.n = i
+            node.left = Leaf(i) if i % 2 else None
+            setattr(wide, "a%d" % i, i)
+            setattr(wide, "b%d" % i, Leaf(i))
+            setattr(wide, "c%d" % i, 2 ** 70 + i)
+            setattr(wide, "d%d" % i, "z" * 1100)
+            if i % 4 == 0 and hasattr(node, "left"):
+                del node.left
+            if i == 5:
+                node.__dict__["__note__"] = "hidden"
+            if i == 9:
+                node.__dict__[7] = "seven"
+            if i == 12:
+                del node.__dict__[7]
+            if i == 15:
+                node.__dict__ = {"n": -1, "fresh": True}
+            if i == 18:
+                Node.__name__ = "Branch"
+            if i == 21:
+                Moved.__module__ = "elsewhere"
+            moved.i = i
+            row.append(i)
+            row.tag = i
+    """,
     # a class's cached text is held against the class in place (unchanged.c's same_class):
     # its attributes set, replaced and deleted, its name and bases changed, a metaclass of
     # the program's (renamed too), an Enum, and a set and a deque (a static type's name)

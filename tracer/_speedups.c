@@ -9,7 +9,7 @@
  * object, whether what a cached text was made of is still there: in Python
  * that means building a tuple of keys and values and comparing it item by
  * item; here a dict answers with its version tag (CPython bumps it on every
- * change to the dict) and a list is compared in place (settle_heap,
+ * change to the dict) and a list is compared in place (settle,
  * frames_text). What did change is written again: namespaces, scalars,
  * references and exact lists here (EncoderCore), the program's other objects
  * by Python (HeapEncoder). Each step's bytes are written in one pass into the
@@ -38,7 +38,7 @@
 /* interned at import */
 static PyObject *text_true, *text_false, *text_null, *text_comma, *text_qualname, *text_open_brace,
     *text_close_brace, *text_frame_id, *text_frame_name, *text_frame_line, *text_frame_locals, *text_return_member,
-    *text_entry_first, *text_entry_next, *text_entry_close;
+    *text_entry_first, *text_entry_next, *text_entry_close, *text_module;
 
 /* the parts, by job, in the order each needs the ones before it */
 #include "c/unchanged.c"
@@ -52,7 +52,6 @@ static PyObject *text_true, *text_false, *text_null, *text_comma, *text_qualname
 static PyMethodDef methods[] = {
     {"full_step", (PyCFunction)(void (*)(void))full_step, METH_FASTCALL, NULL},
     {"delta_step", (PyCFunction)(void (*)(void))delta_step, METH_FASTCALL, NULL},
-    {"settle_heap", (PyCFunction)(void (*)(void))settle_heap, METH_FASTCALL, NULL},
     {"dict_version", dict_version, METH_O, NULL},
     {"same_items", (PyCFunction)(void (*)(void))same_items, METH_FASTCALL, NULL},
     {"same_objects", (PyCFunction)(void (*)(void))same_objects, METH_FASTCALL, NULL},
@@ -89,9 +88,10 @@ PyInit__speedups(void)
     text_entry_first = PyUnicode_InternFromString("[");
     text_entry_next = PyUnicode_InternFromString(",[");
     text_entry_close = PyUnicode_InternFromString("]");
+    text_module = PyUnicode_InternFromString("__module__");
     if (text_open_brace == NULL || text_close_brace == NULL || text_frame_id == NULL || text_frame_name == NULL
             || text_frame_line == NULL || text_frame_locals == NULL || text_return_member == NULL
-            || text_entry_first == NULL || text_entry_next == NULL || text_entry_close == NULL) {
+            || text_entry_first == NULL || text_entry_next == NULL || text_entry_close == NULL || text_module == NULL) {
         return NULL;
     }
     text_other_text = PyUnicode_InternFromString("_other_text");

@@ -13,11 +13,7 @@ def same_items(fingerprint: tuple, start: int, items: list, count: int, /) -> bo
     """speedups.same_items: items[:count] are the very objects of fingerprint[start:]."""
 
 def same_objects(first: tuple, second: tuple, /) -> bool:
-    """speedups.same_objects: the same objects, in order, compared by identity."""
-
-def settle_heap(pending: list, heap: dict, cache: dict, cap: int, immutable: object,
-                by_version: object, /) -> tuple[int, object] | None:
-    """snapshot.HeapEncoder.heap's loop over the objects whose cached text holds."""
+    """speedups.same_objects: the same objects, in order (exact ints and strs by value)."""
 
 # -- tracer/c/heap.c: heap ids and value texts
 
@@ -42,6 +38,8 @@ class EncoderCore:
     def _reference(self, obj: object, /) -> int: ...
     def value_text(self, value: object, /) -> str: ...
     def items_text(self, items: list, count: int, /) -> str: ...
+    def settle_pending(self) -> tuple[int, object] | None:
+        """snapshot.HeapEncoder.heap's loop as far as C takes it: the first pair it leaves to Python."""
     def members_text(self, names: dict, bound: list, /) -> str | None: ...
     def frames_text(self, chain: list, step: int, ran: tuple, names_by_code: dict,
                     frame_text: Callable, /) -> list[str]: ...

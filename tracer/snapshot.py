@@ -13,7 +13,7 @@ import sys
 import types
 
 from .heap_ids import finalizes, forget_dead, watch
-from .speedups import EncoderCore, dict_version, run_traced, same_items, same_objects, settle_heap
+from .speedups import EncoderCore, dict_version, run_traced, same_items, same_objects
 from .record import encode, encode_string
 from .objects import (SCALAR_REPRS, SCALAR_TYPES, TypeLayout, bytes_repr, clip, dict_get, dict_items, exception_args,
                       int_repr, is_dunder, is_program_class, is_program_code, is_sunder, module_dict, qualified_name,
@@ -431,21 +431,21 @@ class HeapEncoder(_Core):
     def heap(self):
         """The step's heap, {heap id: '"id":JSON text'}: every object referenced so far, and all they reach.
 
-        The loop runs once per object per step. Where built, settle_heap (C)
-        takes every object whose text holds and hands back the others, which
-        this loop checks again and encodes; without it, the cases that keep
-        their text are inlined here (an exact list, a function, what never
-        changes). The C snapshot (EncoderCore.snapshot) also writes a changed
-        exact list itself, as this loop does (heap.c's encode_changed_list),
-        and calls this loop for the first object it cannot.
+        The loop runs once per object per step. Where built, C
+        (EncoderCore.settle_pending) takes every object whose text holds, and
+        writes again the exact lists and dicts and the plain instances that
+        changed, as this loop does, and hands back the others, which this loop
+        checks again and encodes; without it, the cases that keep their text
+        are inlined here (an exact list, a function, what never changes).
         """
         pending = self._pending
         heap = self._heap
         cache = self._cache
         cap = self._items_cap
+        settle_pending = getattr(self, "settle_pending", None)  # C's, where built
         while pending:
-            if settle_heap is not None:  # the C loop settles what it can and hands back the rest
-                pair = settle_heap(pending, heap, cache, cap, _IMMUTABLE, _BY_VERSION)
+            if settle_pending is not None:
+                pair = settle_pending()
                 if pair is None:
                     break
                 heap_id, obj = pair
@@ -574,7 +574,7 @@ class HeapEncoder(_Core):
                 if attributes is not None and issubclass(type(attributes), dict):
                     version = dict_version(attributes)
                     if version is not None:
-                        if not layout.slots:  # the shape settle_heap recognizes
+                        if not layout.slots:  # the shape C's settle recognizes
                             return (cls, type_name(cls), _BY_VERSION, attributes, version)
                         parts += (attributes, version)
                     else:

@@ -13,9 +13,9 @@ step's snapshot (its frames' texts and its heap) in one call;
 `dict_version(d)` is CPython's version tag of an exact dict (it changes
 whenever the dict does), or None where it cannot be read: the caller then
 fingerprints the dict's keys and values instead. `same_items` and
-`same_objects` compare by identity (the C version also takes two exact
-ints of one value as the same: their text is) and never call `__eq__`.
-`settle_heap` is HeapEncoder.heap's loop for what has not changed.
+`same_objects` compare by identity, exact ints and strs by value (their
+text is the same), and never call `__eq__`.
+EncoderCore.settle_pending is HeapEncoder.heap's loop as far as C takes it.
 `run_traced(function, *args)` calls it with the program's code it runs
 traced, from inside the trace function (the finalizers that letting go of
 what a step showed runs).
@@ -28,7 +28,7 @@ value, at most 512 levels deep in C) and of the reply's `shape`
 after them, their steps' JSON bytes, a tuple of each step's collected
 members). C checks the steps without building them; Python parses them.
 
-Where C is not built, EncoderCore, settle_heap, full_step and delta_step are None (their
+Where C is not built, EncoderCore, full_step and delta_step are None (their
 callers run their own Python: snapshot._PythonCore, ...), and the classes
 below stand in. Both give the same record, byte for byte
 (tests/test_speedups.py).
@@ -105,7 +105,7 @@ try:
     if os.environ.get("TRACER_SPEEDUPS") == "0":  # to compare both, in tests and the bench
         raise ImportError("TRACER_SPEEDUPS=0")
     from tracer._speedups import (Activation, EncoderCore, RecordBuffer, Tracer, delta_step, dict_version,
-                                  full_step, same_items, same_objects, settle_heap, step_lines)
+                                  full_step, same_items, same_objects, step_lines)
     from tracer import _speedups as native  # for kernel.py's calls (tracer/_kernel.c)
     NATIVE = True
 except ImportError:
@@ -113,7 +113,7 @@ except ImportError:
     native = None
 
     # their callers run their own Python loops instead
-    EncoderCore = settle_heap = full_step = delta_step = None
+    EncoderCore = full_step = delta_step = None
 
     class Tracer:
         """The engine's per-step state; in C, also the trace function, which takes line steps itself."""

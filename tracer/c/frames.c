@@ -582,29 +582,7 @@ snapshot_of(EncoderObject *e, PyObject *const *args, PyObject *value_returned)
         }
         Py_DECREF(last);
     }
-    PyObject *cache = e->cache, *immutable = e->immutable, *by_version = e->by_version;
-    Py_INCREF(cache);
-    Py_INCREF(immutable);
-    Py_INCREF(by_version);
-    PyObject *pair;
-    for (;;) {  /* what settle hands back: an exact list or dict settled here, anything else by Python */
-        pair = settle(pending, heap, cache, e->items_cap, immutable, by_version);
-        if (pair == NULL || pair == Py_None) {
-            break;
-        }
-        int written = settle_here(e, pair, heap, cache, pending);
-        if (written == 0) {
-            break;
-        }
-        Py_DECREF(pair);
-        if (written < 0) {
-            pair = NULL;
-            break;
-        }
-    }
-    Py_DECREF(cache);
-    Py_DECREF(immutable);
-    Py_DECREF(by_version);
+    PyObject *pair = settle_in_c(e, heap, pending);
     if (pair != NULL && pair != Py_None) {  /* Python checks it and writes what changed */
         int failed = PyList_Append(pending, pair) < 0;
         Py_DECREF(pair);
@@ -669,6 +647,7 @@ static PyMethodDef encoder_methods[] = {
     {"_reference", (PyCFunction)encoder_reference_method, METH_O, NULL},
     {"value_text", (PyCFunction)encoder_value_text_method, METH_O, NULL},
     {"items_text", (PyCFunction)(void (*)(void))items_text, METH_FASTCALL, NULL},
+    {"settle_pending", (PyCFunction)settle_pending, METH_NOARGS, NULL},
     {"members_text", (PyCFunction)(void (*)(void))members_text, METH_FASTCALL, NULL},
     {"frames_text", (PyCFunction)(void (*)(void))frames_text, METH_FASTCALL, NULL},
     {"snapshot", (PyCFunction)(void (*)(void))snapshot, METH_FASTCALL, NULL},

@@ -1,5 +1,5 @@
 /* What changed since a cached text was made: dicts' version tags, identity
- * comparisons, and settle_heap, HeapEncoder.heap's loop over what has not.
+ * comparisons, and settle, HeapEncoder.heap's loop over what has not.
  *
  * One part of _speedups.c, which includes the parts in order as one
  * compilation unit (each uses what the parts before it define), so the
@@ -164,6 +164,24 @@ same_class(PyObject *fingerprint, PyTypeObject *type)
     return 1;
 }
 
+#ifdef HAVE_VERSION_TAG
+/* Whether `cls` is a class of the program now, as objects.is_program_class
+ * tells (its __module__ the str "__main__"): a class moved to another module
+ * makes its instances "other" objects. */
+static int
+is_program_class(PyTypeObject *cls)
+{
+    PyObject *namespace = cls->tp_dict;
+    PyObject *module = namespace != NULL && PyDict_CheckExact(namespace)
+        ? PyDict_GetItemWithError(namespace, text_module) : NULL;  /* str keys: no program code */
+    if (module == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    return PyUnicode_CheckExact(module) && PyUnicode_CompareWithASCIIString(module, "__main__") == 0;
+}
+#endif
+
 /* 1 when `obj`'s cached fingerprint says its text is unchanged, 0 when this
  * cannot tell (the caller checks in Python), -1 on error. Only fingerprints
  * whose shape HeapEncoder._fingerprint gives these types are recognized. */
@@ -225,7 +243,7 @@ unchanged(PyObject *fingerprint, PyObject *obj, Py_ssize_t cap, PyObject *immuta
         PyObject **slot = _PyObject_GetDictPtr(obj);
         PyObject *attributes = PyTuple_GET_ITEM(fingerprint, 3);
         PyObject *version = PyTuple_GET_ITEM(fingerprint, 4);
-        return second == ((PyHeapTypeObject *)cls)->ht_name && slot != NULL && *slot == attributes
+        return second == ((PyHeapTypeObject *)cls)->ht_name && is_program_class(cls) && slot != NULL && *slot == attributes
             && PyDict_CheckExact(attributes) && PyLong_CheckExact(version)
             && PyLong_AsUnsignedLongLong(version) == version_of(attributes);
     }
@@ -268,14 +286,14 @@ refer_again(PyObject *referred, PyObject *heap, PyObject *pending)
     return 0;
 }
 
-/* settle_heap(pending, heap, cache, cap, immutable, by_version) -> (heap id, object) or None
+/* settle(pending, heap, cache, cap, immutable, by_version) -> (heap id, object) or None
  *
  * HeapEncoder.heap's loop for the objects whose cached text still holds:
  * pops (heap id, object) pairs off `pending`, and for each one whose cache
  * entry (fingerprint, text, referred pairs) is unchanged, puts its text in
  * `heap` and what it refers to on `pending`, as the Python loop does. Returns
- * the first pair it cannot settle, for Python to check and encode, or None
- * when `pending` is empty. */
+ * the first pair it cannot settle (for settle_here, else Python, to check and
+ * write), or None when `pending` is empty. */
 static PyObject *
 settle(PyObject *pending, PyObject *heap, PyObject *cache, Py_ssize_t cap, PyObject *immutable, PyObject *by_version)
 {
@@ -335,16 +353,3 @@ settle(PyObject *pending, PyObject *heap, PyObject *cache, Py_ssize_t cap, PyObj
     Py_RETURN_NONE;
 }
 
-static PyObject *
-settle_heap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 6 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "settle_heap(list, dict, dict, int, object, object)");
-        return NULL;
-    }
-    Py_ssize_t cap = PyLong_AsSsize_t(args[3]);
-    if (cap == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    return settle(args[0], args[1], args[2], cap, args[4], args[5]);
-}
