@@ -505,6 +505,27 @@ done:
     return result;
 }
 
+/* '"name":' for the exact str `name`, made once per name (e->key_texts). */
+static PyObject *
+key_text(EncoderObject *e, PyObject *name)
+{
+    PyObject *key = PyDict_GetItemWithError(e->key_texts, name);  /* str keys: no program code */
+    if (key != NULL) {
+        Py_INCREF(key);
+        return key;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *quoted = string_text(name);
+    key = quoted ? PyUnicode_FromFormat("%U:", quoted) : NULL;
+    Py_XDECREF(quoted);
+    if (key != NULL && PyDict_SetItem(e->key_texts, name, key) < 0) {
+        Py_CLEAR(key);
+    }
+    return key;
+}
+
 #ifdef HAVE_VERSION_TAG
 /* Whether `name` (an exact str) is a dunder, as objects.is_dunder tells. */
 static int
@@ -587,18 +608,7 @@ keyed_instance_text(EncoderObject *e, PyObject *heap_id, PyObject *obj, PyObject
         PyObject *value_text = encoder_value_text(e, PyList_GET_ITEM(items, i + 1));
         failed = value_text == NULL;
         if (!failed && kept < e->items_cap) {
-            PyObject *key = PyDict_GetItemWithError(e->key_texts, name);  /* str keys: no program code */
-            if (key != NULL) {
-                Py_INCREF(key);
-            }
-            else if (!PyErr_Occurred()) {
-                PyObject *quoted = string_text(name);
-                key = quoted ? PyUnicode_FromFormat("%U:", quoted) : NULL;
-                Py_XDECREF(quoted);
-                if (key != NULL && PyDict_SetItem(e->key_texts, name, key) < 0) {
-                    Py_CLEAR(key);
-                }
-            }
+            PyObject *key = key_text(e, name);
             failed = key == NULL || (kept && PyList_Append(texts, text_comma) < 0) || PyList_Append(texts, key) < 0
                 || PyList_Append(texts, value_text) < 0;
             Py_XDECREF(key);
@@ -793,18 +803,7 @@ namespace_text(EncoderObject *e, PyObject *names, PyObject *bound, int skip_miss
             goto python;
         }
         Py_INCREF(value);
-        PyObject *key = PyDict_GetItemWithError(e->key_texts, name);
-        if (key != NULL) {
-            Py_INCREF(key);
-        }
-        else if (!PyErr_Occurred()) {
-            PyObject *quoted = string_text(name);
-            key = quoted ? PyUnicode_FromFormat("%U:", quoted) : NULL;
-            Py_XDECREF(quoted);
-            if (key != NULL && PyDict_SetItem(e->key_texts, name, key) < 0) {
-                Py_CLEAR(key);
-            }
-        }
+        PyObject *key = key_text(e, name);
         PyObject *text = key ? encoder_value_text(e, value) : NULL;
         Py_DECREF(value);
         int failed = text == NULL || (PyList_GET_SIZE(pieces) > 1 && PyList_Append(pieces, text_comma) < 0)
