@@ -9,10 +9,11 @@
  * object, whether what a cached text was made of is still there: in Python
  * that means building a tuple of keys and values and comparing it item by
  * item; here a dict answers with its version tag (CPython bumps it on every
- * change to the dict) and a list is compared in place (settle,
+ * change to the dict) and a list or a class is compared in place (settle,
  * frames_text). What did change is written again: namespaces, scalars,
- * references and exact lists here (EncoderCore), the program's other objects
- * by Python (HeapEncoder). Each step's bytes are written in one pass into the
+ * references, exact lists and dicts and plain instances here (EncoderCore,
+ * settle_here), the program's other objects by Python (HeapEncoder). Each
+ * step's bytes are written in one pass into the
  * record's one buffer (full_step, delta_step, RecordBuffer). Nothing here
  * calls the program's code. tracer/speedups.py falls back to the same work
  * in Python where this is not built; tests/test_speedups.py holds both to
