@@ -13,11 +13,10 @@
  * frames_text). What did change is written again: namespaces, scalars,
  * references, exact lists and dicts and plain instances here (EncoderCore,
  * settle_here), the program's other objects by Python (HeapEncoder). Each
- * step's bytes are written in one pass into the
- * record's one buffer (full_step, delta_step, RecordBuffer). Nothing here
- * calls the program's code. tracer/speedups.py falls back to the same work
- * in Python where this is not built; tests/test_speedups.py holds both to
- * the same bytes.
+ * step's bytes are written in one pass into the record's one buffer
+ * (full_step, delta_step, RecordBuffer). Nothing here calls the program's
+ * code. tracer/speedups.py falls back to the same work in Python where this
+ * is not built; tests/test_speedups.py holds both to the same bytes.
  *
  * It also carries the service's C that is not per-step work: the parent's
  * check of a child's step lines (_json_check.c), a spare's confinement
