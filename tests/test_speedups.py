@@ -213,10 +213,9 @@ MUTATING_PROGRAMS = {
             counts.update({"z": round_number})
             counts.setdefault("y", []).append(round_number)
     """,
-    # a changed exact list is written again in C (heap.c's encode_changed_list): past the
-    # items cap, holding references, itself, items only Python writes (a long str, a big
-    # int, a float), shared, shrinking and growing, and a finalizer that changes the list
-    # while its items are written
+    # a changed exact list is written again in C (heap.c's settle_list): past the items
+    # cap, holding references, itself, items only Python writes (a long str, a big int, a
+    # float), shared, shrinking and growing, and shrunk by a finalizer
     "lists_written_again": """
         class Item:
             def __init__(self, n):
